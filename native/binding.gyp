@@ -1,0 +1,21 @@
+{
+  "targets": [
+    {
+      "target_name": "bigdl_native",
+      "sources": [
+        "src/addon.cc",
+        "src/core.cc",
+        "src/gemm.cc",
+        "src/dnn.cc"
+      ],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
+      "cflags_cc": ["-std=c++17", "-O3", "-march=native", "-fopenmp", "-fexceptions"],
+      "ldflags": [
+        "-fopenmp",
+        "-L/usr/lib/x86_64-linux-gnu/openblas-openmp",
+        "-Wl,-rpath,/usr/lib/x86_64-linux-gnu/openblas-openmp"
+      ],
+      "libraries": ["-l:libopenblas.so.0", "-ldnnl", "-lmvec", "-lgomp"]
+    }
+  ]
+}
