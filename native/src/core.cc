@@ -342,12 +342,14 @@ void reduceBlock(int op, int64_t n, int64_t inner, const float* x, float* out, i
   if (op == RSum || op == RMean || op == RSumSquares) {
     const bool sq = op == RSumSquares;
     if (inner == 1) {
-      float acc[8] = {0};
-      int64_t i = 0;
-      for (; i + 8 <= n; i += 8)
-        for (int l = 0; l < 8; l++) acc[l] += sq ? x[i + l] * x[i + l] : x[i + l];
-      float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-      for (; i < n; i++) s += sq ? x[i] * x[i] : x[i];
+      float s = 0.0f;
+      if (sq) {
+#pragma omp simd reduction(+ : s)
+        for (int64_t i = 0; i < n; i++) s += x[i] * x[i];
+      } else {
+#pragma omp simd reduction(+ : s)
+        for (int64_t i = 0; i < n; i++) s += x[i];
+      }
       out[0] = op == RMean ? s / float(n) : s;
       return;
     }
@@ -418,11 +420,18 @@ napi_value ReduceFn(napi_env env, napi_callback_info info) {
 
 void softmaxRow(bool log, int64_t n, int64_t inner, const float* x, float* y) {
   float m = -std::numeric_limits<float>::infinity();
-  for (int64_t i = 0; i < n; i++) m = std::max(m, x[i * inner]);
+  if (inner == 1) {
+#pragma omp simd reduction(max : m)
+    for (int64_t i = 0; i < n; i++) m = std::max(m, x[i]);
+  } else {
+    for (int64_t i = 0; i < n; i++) m = std::max(m, x[i * inner]);
+  }
   float s = 0.0f;
   if (inner == 1) {
+    // exp(x - m) into y (libmvec), then one pass to normalise
     unaryContiguous(Affine, n, x, y, 1.0f, -m);
     unaryContiguous(Exp, n, y, y, 0, 0);
+#pragma omp simd reduction(+ : s)
     for (int64_t i = 0; i < n; i++) s += y[i];
     if (log) {
       const float ls = m + std::log(s);

@@ -106,11 +106,14 @@ function batchOperand(t: Tensor): Operand & { stride: number } {
 export function matmul(a: Tensor, b: Tensor): Tensor {
   requireFloat('matmul', a, b);
   if (a.ndim === 0 || b.ndim === 0) throw new RangeError(`matmul: both operands need at least 1 dim, got ${shapeStr(a.shape)} and ${shapeStr(b.shape)}`);
+  const kb = b.ndim === 1 ? b.shape[0] : b.shape[b.ndim - 2];
+  if (a.shape[a.ndim - 1] !== kb) {
+    throw new RangeError(`matmul: shapes ${shapeStr(a.shape)} and ${shapeStr(b.shape)} cannot be multiplied (inner dimensions ${a.shape[a.ndim - 1]} and ${kb} differ)`);
+  }
   if (a.ndim === 1 && b.ndim === 1) return mm(a.unsqueeze(0), b.unsqueeze(1)).reshape();
   if (a.ndim === 1) return matmul(a.unsqueeze(0), b).squeeze(-2);
   if (b.ndim === 1) return matmul(a, b.unsqueeze(1)).squeeze(-1);
   if (a.ndim === 2 && b.ndim === 2) return mm(a, b);
-  checkInner('matmul', a, b);
   const [m, k] = a.shape.slice(-2);
   const n = b.shape[b.ndim - 1];
   if (b.ndim === 2) {
