@@ -1,5 +1,6 @@
 import { Tensor } from '../tensor/tensor.js';
 import { shapeStr, type Shape } from '../tensor/shape.js';
+import { ModuleNode } from './node.js';
 
 /** A module's input or output: a tensor, or a table (array) of activities, as in Torch. */
 export type Activity = Tensor | Activity[];
@@ -117,6 +118,17 @@ export abstract class Module<In extends Activity = Tensor, Out extends Activity 
 
   zeroGradParameters(): void {
     for (const p of this.allParameterRefs()) p.gradient.zero_();
+  }
+
+  /**
+   * Graph API: a node applying this module to the outputs of `nodes` (a table when there are
+   * several). `const h = new Linear(4, 8).inputs(x)`.
+   */
+  inputs(...nodes: ModuleNode[]): ModuleNode {
+    for (const n of nodes) {
+      if (!(n instanceof ModuleNode)) throw new TypeError(`${this.getName()}.inputs(): arguments must be graph nodes (from Input() or module.inputs())`);
+    }
+    return new ModuleNode(this, nodes);
   }
 
   // ---- mode, naming, copying -----------------------------------------------------------------
