@@ -141,22 +141,15 @@ export class Tensor {
 
   /** Uniform in [low, high) from the given generator (the global RNG by default). */
   static rand(shape: Shape, low = 0, high = 1, rng: RandomGenerator = RNG, opts: AllocOptions = {}): Tensor {
-    const t = Tensor.empty(shape, opts);
-    for (let i = 0; i < t.data.length; i++) t.data[i] = rng.uniform(low, high);
-    return t;
+    return Tensor.empty(shape, opts).uniform_(low, high, rng);
   }
 
   static randn(shape: Shape, mean = 0, std = 1, rng: RandomGenerator = RNG, opts: AllocOptions = {}): Tensor {
-    const t = Tensor.empty(shape, opts);
-    for (let i = 0; i < t.data.length; i++) t.data[i] = rng.normal(mean, std);
-    return t;
+    return Tensor.empty(shape, opts).normal_(mean, std, rng);
   }
 
   static bernoulli(shape: Shape, p: number, rng: RandomGenerator = RNG, opts: AllocOptions = {}): Tensor {
-    if (!(p >= 0 && p <= 1)) throw new RangeError(`Tensor.bernoulli: p must be in [0, 1], got ${p}`);
-    const t = Tensor.empty(shape, opts);
-    for (let i = 0; i < t.data.length; i++) t.data[i] = rng.bernoulli(p);
-    return t;
+    return Tensor.empty(shape, opts).bernoulli_(p, rng);
   }
 
   static randperm(n: number, rng: RandomGenerator = RNG): Tensor {
@@ -343,6 +336,33 @@ export class Tensor {
 
   zero_(): this {
     return this.fill_(0);
+  }
+
+  /** Fills with U(low, high) from `rng`, in row-major order of this view. */
+  uniform_(low = 0, high = 1, rng: RandomGenerator = RNG): this {
+    return this.fillFrom(() => rng.uniform(low, high));
+  }
+
+  normal_(mean = 0, std = 1, rng: RandomGenerator = RNG): this {
+    return this.fillFrom(() => rng.normal(mean, std));
+  }
+
+  /** 1 with probability p, else 0. */
+  bernoulli_(p: number, rng: RandomGenerator = RNG): this {
+    if (!(p >= 0 && p <= 1)) throw new RangeError(`bernoulli_: p must be in [0, 1], got ${p}`);
+    return this.fillFrom(() => rng.bernoulli(p));
+  }
+
+  // Random fills run in TypeScript so every backend sees the same numbers for a seed.
+  private fillFrom(gen: () => number): this {
+    if (this.isContiguous()) {
+      const end = this.offset + this.numel;
+      for (let i = this.offset; i < end; i++) this.data[i] = gen();
+      return this;
+    }
+    const tmp = Tensor.empty(this.shape, { dtype: this.dtype });
+    for (let i = 0; i < tmp.data.length; i++) tmp.data[i] = gen();
+    return this.copy_(tmp);
   }
 
   /** Flat offset of an element; indices may be negative. */
