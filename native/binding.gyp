@@ -6,7 +6,10 @@
         "src/addon.cc",
         "src/core.cc",
         "src/gemm.cc",
-        "src/dnn.cc"
+        "src/dnn.cc",
+        "src/dnn_conv.cc",
+        "src/dnn_pool.cc",
+        "src/dnn_norm.cc"
       ],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
       "cflags_cc": ["-std=c++17", "-O3", "-march=native", "-fopenmp", "-fexceptions"],

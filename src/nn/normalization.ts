@@ -32,6 +32,10 @@ export class BatchNormalization extends Module {
   private gradScaleTmp: Tensor;
   private gradShiftTmp: Tensor;
   private gradInputScratch = Tensor.empty([0]);
+  private evalK: Tensor;
+  private evalKScale: Tensor;
+  private evalXhat = Tensor.empty([0]);
+  private evalRowSums = Tensor.empty([0]);
   protected readonly spatial: boolean = false;
 
   constructor(readonly nOutput: number, opts: BatchNormOptions = {}) {
@@ -50,6 +54,8 @@ export class BatchNormalization extends Module {
     this.batchVar = Tensor.zeros([nOutput]);
     this.gradScaleTmp = Tensor.zeros([nOutput]);
     this.gradShiftTmp = Tensor.zeros([nOutput]);
+    this.evalK = Tensor.zeros([nOutput]);
+    this.evalKScale = Tensor.zeros([nOutput]);
   }
 
   protected check(input: Tensor): void {
@@ -103,10 +109,7 @@ export class BatchNormalization extends Module {
     this.check(input);
     this.gradInput = ensureShape(this.gradInput, input.shape);
     if (!this.train) {
-      // evaluation mode: a fixed affine map, gradInput = gradOutput * scale / sqrt(var + eps)
-      const k = ops.rsqrt(ops.add(this.runningVar, this.eps)).mul_(this.scale());
-      const view = this.spatial ? k.view(1, this.nOutput, 1, 1) : k.view(1, this.nOutput);
-      ops.mul(gradOutput, view, this.gradInput);
+      this.evalBackward(input, gradOutput, scale);
       return;
     }
     ops.batchNormBackward(input, gradOutput, this.scale(), this.batchMean, this.batchVar, this.eps,
@@ -115,6 +118,39 @@ export class BatchNormalization extends Module {
       ops.add(this.weight.gradient, this.gradScaleTmp, scale, this.weight.gradient);
       ops.add(this.bias.gradient, this.gradShiftTmp, scale, this.bias.gradient);
     }
+  }
+
+  /**
+   * Evaluation mode is a fixed per-channel affine map y = k*(x - runningMean)*scale + shift with
+   * k = 1/sqrt(runningVar + eps): gradInput = gy*k*scale, gradScale = sum(gy*xhat),
+   * gradShift = sum(gy) over every axis but the channel one.
+   */
+  private evalBackward(input: Tensor, gradOutput: Tensor, scale: number): void {
+    const c = this.nOutput;
+    const perChannel = (t: Tensor): Tensor => (this.spatial ? t.view(1, c, 1, 1) : t.view(1, c));
+    ops.rsqrt(ops.add(this.runningVar, this.eps, 1, this.evalK), this.evalK);
+    ops.mul(this.evalK, this.scale(), this.evalKScale);
+    ops.mul(gradOutput, perChannel(this.evalKScale), this.gradInput);
+    if (scale === 0 || !this.weight || !this.bias) return;
+    this.evalXhat = ensureShape(this.evalXhat, input.shape);
+    ops.sub(input, perChannel(this.runningMean), 1, this.evalXhat);
+    ops.mul(this.evalXhat, perChannel(this.evalK), this.evalXhat).mul_(gradOutput);
+    this.sumPerChannel(this.evalXhat, this.gradScaleTmp);
+    this.sumPerChannel(gradOutput, this.gradShiftTmp);
+    ops.add(this.weight.gradient, this.gradScaleTmp, scale, this.weight.gradient);
+    ops.add(this.bias.gradient, this.gradShiftTmp, scale, this.bias.gradient);
+  }
+
+  /** out[c] = sum of t over every axis but 1 ([N, C] or [N, C, H, W]). */
+  private sumPerChannel(t: Tensor, out: Tensor): void {
+    if (!this.spatial) {
+      ops.sum(t, 0, false, out);
+      return;
+    }
+    const [n, c, h, w] = t.shape;
+    this.evalRowSums = ensureShape(this.evalRowSums, [n, c]);
+    ops.sum(t.contiguous().view(n, c, h * w), 2, false, this.evalRowSums);
+    ops.sum(this.evalRowSums, 0, false, out);
   }
 
   protected override extraRepr(): string {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { RandomGenerator } from '../../src/tensor/random.js';
 import { Tensor } from '../../src/tensor/tensor.js';
 import type { Criterion } from '../../src/nn/criterion.js';
-import type { Module } from '../../src/nn/module.js';
+import type { Activity, Module } from '../../src/nn/module.js';
 
 /**
  * Finite-difference gradient checks in float32. The module is reduced to a scalar
@@ -26,18 +26,33 @@ function contiguousData(t: Tensor): Float32Array {
   return (t.data as Float32Array).subarray(t.offset, t.offset + t.numel);
 }
 
-export function checkModuleGradients(name: string, m: Module<any, any>, x: Tensor, opts: GradCheckOptions = {}): void {
+/** The tensors of an activity (a tensor or a nested table), in order. */
+export function tensorsOf(a: Activity): Tensor[] {
+  return a instanceof Tensor ? [a] : a.flatMap(tensorsOf);
+}
+
+/** A random activity shaped like `a` (same table structure), for use as gradOutput. */
+function randomLike(a: Activity, rng: RandomGenerator): Activity {
+  return a instanceof Tensor ? Tensor.rand(a.shape, -1, 1, rng) : a.map((x) => randomLike(x, rng));
+}
+
+/**
+ * Checks d(sum(r * forward(x)))/d(every float input tensor and every parameter). `x` may be a
+ * table; int32 tensors in it (indices, labels) are left alone.
+ */
+export function checkModuleGradients(name: string, m: Module<any, any>, x: Activity, opts: GradCheckOptions = {}): void {
   const { eps = 1e-2, rtol = 2e-2, atol = 2e-3, samples = 24, seed = 7, checkInput = true } = opts;
   const rng = new RandomGenerator(seed);
-  const y0 = m.forward(x) as Tensor;
-  const r = Tensor.rand(y0.shape, -1, 1, rng);
+  const r = randomLike(m.forward(x), rng);
+  const rs = tensorsOf(r);
   const loss = () => {
-    const y = m.forward(x) as Tensor;
-    return y.mul(r).sum().item();
+    const ys = tensorsOf(m.forward(x));
+    assert.equal(ys.length, rs.length, `${name}: forward returned a different number of tensors`);
+    return ys.reduce((s, y, i) => s + y.mul(rs[i]).sum().item(), 0);
   };
   m.zeroGradParameters();
   m.forward(x);
-  const gx = (m.backward(x, r) as Tensor).clone();
+  const gxs = tensorsOf(m.backward(x, r)).map((g) => g.clone());
   const { weights, gradients } = m.parameters();
   const grads = gradients.map((g) => g.clone());
   const check = (what: string, data: Float32Array, analytic: Float32Array) => {
@@ -52,7 +67,15 @@ export function checkModuleGradients(name: string, m: Module<any, any>, x: Tenso
       assert.ok(close(num, analytic[i], rtol, atol), `${name}: d/d${what}[${i}] numeric ${num} vs analytic ${analytic[i]}`);
     }
   };
-  if (checkInput) check('input', contiguousData(x), contiguousData(gx));
+  if (checkInput) {
+    const xs = tensorsOf(x);
+    assert.equal(gxs.length, xs.length, `${name}: gradInput has ${gxs.length} tensors, input has ${xs.length}`);
+    xs.forEach((xi, k) => {
+      if (xi.dtype !== 'float32') return;
+      assert.deepEqual(gxs[k].shape, xi.shape, `${name}: gradInput[${k}] shape`);
+      check(xs.length > 1 ? `input${k}` : 'input', contiguousData(xi), contiguousData(gxs[k]));
+    });
+  }
   weights.forEach((w, k) => check(`param${k}`, contiguousData(w), contiguousData(grads[k])));
 }
 
