@@ -10,8 +10,13 @@ import { ensureShape, Module } from './module.js';
 export class Dropout extends Module {
   protected mask = Tensor.empty([0]);
 
-  constructor(readonly p = 0.5, protected readonly rng: RandomGenerator = RNG) {
+  /** null: the process-wide RNG, looked up at each use, so clones, saved models and replicas in
+   * worker threads draw from their own thread's RNG rather than from a copy of it */
+  protected readonly rng: RandomGenerator | null;
+
+  constructor(readonly p = 0.5, rng?: RandomGenerator) {
     super();
+    this.rng = rng && rng !== RNG ? rng : null;
     if (!(p >= 0 && p < 1)) throw new RangeError(`Dropout: p must be in [0, 1), got ${p}`);
   }
 
@@ -24,7 +29,7 @@ export class Dropout extends Module {
     this.output = ensureShape(this.output, input.shape);
     if (!this.train || this.p === 0) return this.output.copy_(input);
     this.mask = ensureShape(this.mask, this.maskShape(input));
-    this.mask.bernoulli_(1 - this.p, this.rng);
+    this.mask.bernoulli_(1 - this.p, this.rng ?? RNG);
     ops.mul(this.mask, 1 / (1 - this.p), this.mask);
     return ops.mul(input, this.mask, this.output);
   }

@@ -1,4 +1,5 @@
 import { Tensor } from '../tensor/tensor.js';
+import { RNG } from '../tensor/random.js';
 import { shapeStr, type Shape } from '../tensor/shape.js';
 import { ModuleNode } from './node.js';
 
@@ -35,6 +36,8 @@ export abstract class Module<In extends Activity = Tensor, Out extends Activity 
   private moduleName: string | undefined;
   /** this module's own parameters (not its children's), in registration order */
   private readonly ownParams: Parameter[] = [];
+  /** names of this module's tensor fields that are state but not learnable (running statistics) */
+  private readonly ownBufferFields: string[] = [];
   /** sub-modules, in order; containers add to it */
   protected readonly modules: Module<any, any>[] = [];
 
@@ -70,6 +73,24 @@ export abstract class Module<In extends Activity = Tensor, Out extends Activity 
   namedParameters(prefix = ''): Parameter[] {
     const own = this.ownParams.map((p) => ({ ...p, name: prefix + p.name }));
     const children = this.modules.flatMap((m, i) => m.namedParameters(`${prefix}${m.moduleName ?? i}.`));
+    return [...own, ...children];
+  }
+
+  /**
+   * Declares the tensor field `field` as persistent non-learnable state (PyTorch's buffers, e.g.
+   * batch norm's running statistics): it is saved with the model, and replicas that train in
+   * worker threads copy theirs back into the model at synchronisation points. The field is read
+   * at use time, so it may be reassigned.
+   */
+  protected registerBuffer(field: string): void {
+    if (!((this as Record<string, unknown>)[field] instanceof Tensor)) throw new Error(`${this.getName()}: buffer '${field}' must be a Tensor field`);
+    if (!this.ownBufferFields.includes(field)) this.ownBufferFields.push(field);
+  }
+
+  /** Buffers of this module and its children with dotted names, in a stable order. */
+  namedBuffers(prefix = ''): { name: string; tensor: Tensor }[] {
+    const own = this.ownBufferFields.map((f) => ({ name: prefix + f, tensor: (this as Record<string, unknown>)[f] as Tensor }));
+    const children = this.modules.flatMap((m, i) => m.namedBuffers(`${prefix}${m.moduleName ?? i}.`));
     return [...own, ...children];
   }
 
@@ -114,6 +135,27 @@ export abstract class Module<In extends Activity = Tensor, Out extends Activity 
       off += n;
     }
     return { weights, gradients };
+  }
+
+  /**
+   * Points every parameter at views into the given flat buffers (the layout of getParameters():
+   * registration order, contiguous), without copying. Replicas in worker threads use it to
+   * train on weights that live in one SharedArrayBuffer. The buffers' current contents are kept.
+   */
+  bindParameters(weights: Tensor, gradients: Tensor): void {
+    const ps = this.allParameterRefs();
+    const total = ps.reduce((n, p) => n + p.weight.numel, 0);
+    for (const [what, t] of [['weights', weights], ['gradients', gradients]] as const) {
+      if (t.ndim !== 1 || t.numel !== total || !t.isContiguous() || t.dtype !== 'float32') {
+        throw new RangeError(`${this.getName()}.bindParameters: ${what} must be a contiguous float32 [${total}] tensor, got ${t.dtype} ${shapeStr(t.shape)}`);
+      }
+    }
+    let off = 0;
+    for (const p of ps) {
+      p.weight = new Tensor(weights.data, p.weight.shape, undefined, weights.offset + off);
+      p.gradient = new Tensor(gradients.data, p.weight.shape, undefined, gradients.offset + off);
+      off += p.weight.numel;
+    }
   }
 
   zeroGradParameters(): void {
@@ -207,6 +249,8 @@ function isCompacted(ps: Parameter[]): boolean {
 function deepClone(v: unknown, seen: Map<unknown, unknown>): unknown {
   if (v === null || typeof v !== 'object') return v;
   if (seen.has(v)) return seen.get(v);
+  // the process-wide generator is shared, never copied: a clone draws from the same stream
+  if (v === RNG) return v;
   if (v instanceof Tensor) {
     const c = v.clone();
     seen.set(v, c);

@@ -50,6 +50,8 @@ export class BatchNormalization extends Module {
     this.fixedShift = Tensor.zeros([nOutput]);
     this.runningMean = Tensor.zeros([nOutput]);
     this.runningVar = Tensor.ones([nOutput]);
+    this.registerBuffer('runningMean');
+    this.registerBuffer('runningVar');
     this.batchMean = Tensor.zeros([nOutput]);
     this.batchVar = Tensor.zeros([nOutput]);
     this.gradScaleTmp = Tensor.zeros([nOutput]);

@@ -231,20 +231,22 @@ export class Tensor {
     return this.transpose(0, 1);
   }
 
-  permute(...dims: number[]): Tensor {
-    if (dims.length !== this.ndim) throw new RangeError(`permute: ${dims.length} dims given for a ${this.ndim}-d tensor ${shapeStr(this.shape)}`);
+  permute(...dims: number[] | [readonly number[]]): Tensor {
+    const dimsList = sizesArg(dims);
+    if (dimsList.length !== this.ndim) throw new RangeError(`permute: ${dimsList.length} dims given for a ${this.ndim}-d tensor ${shapeStr(this.shape)}`);
     const seen = new Set<number>();
-    const ds = dims.map((d) => normDim('permute', d, this.shape));
+    const ds = dimsList.map((d) => normDim('permute', d, this.shape));
     for (const d of ds) {
-      if (seen.has(d)) throw new RangeError(`permute: dim ${d} repeated in [${dims.join(', ')}]`);
+      if (seen.has(d)) throw new RangeError(`permute: dim ${d} repeated in [${dimsList.join(', ')}]`);
       seen.add(d);
     }
     return new Tensor(this.data, ds.map((d) => this.shape[d]), ds.map((d) => this.strides[d]), this.offset);
   }
 
   /** A view with a new shape; throws when the layout needs a copy (use reshape then). */
-  view(...shape: number[]): Tensor {
-    const target = inferShape('view', this.shape, shape);
+  view(...shape: number[] | [readonly number[]]): Tensor {
+    const shapeList = sizesArg(shape);
+    const target = inferShape('view', this.shape, shapeList);
     const strides = viewStrides(this.shape, this.strides, target);
     if (!strides) {
       throw new RangeError(`view: a tensor of shape ${shapeStr(this.shape)} with strides ${shapeStr(this.strides)} cannot be viewed as ${shapeStr(target)} without a copy; call reshape() or contiguous() first`);
@@ -253,8 +255,9 @@ export class Tensor {
   }
 
   /** Like view, but copies when the layout requires it. */
-  reshape(...shape: number[]): Tensor {
-    const target = inferShape('reshape', this.shape, shape);
+  reshape(...shape: number[] | [readonly number[]]): Tensor {
+    const shapeList = sizesArg(shape);
+    const target = inferShape('reshape', this.shape, shapeList);
     const strides = viewStrides(this.shape, this.strides, target);
     if (strides) return new Tensor(this.data, target, strides, this.offset);
     return this.contiguous().view(...target);
@@ -271,8 +274,9 @@ export class Tensor {
   }
 
   /** Broadcast view: size-1 dims (and new leading dims) repeat with stride 0. -1 keeps a size. */
-  expand(...shape: number[]): Tensor {
-    const target = shape.map((s, i) => (s === -1 ? this.shape[i - (shape.length - this.ndim)] : s));
+  expand(...shape: number[] | [readonly number[]]): Tensor {
+    const shapeList = sizesArg(shape);
+    const target = shapeList.map((s, i) => (s === -1 ? this.shape[i - (shapeList.length - this.ndim)] : s));
     checkShape('expand', target);
     return new Tensor(this.data, target, broadcastStrides('expand', this.shape, this.strides, target), this.offset);
   }
@@ -460,4 +464,9 @@ export class Tensor {
   gather(dim: number, index: Tensor): Tensor { return ix.gather(this, dim, index); }
   scatterAdd_(dim: number, index: Tensor, src: Tensor): this { ix.scatterAdd_(this, dim, index, src); return this; }
   indexAdd_(dim: number, index: Tensor, src: Tensor, alpha = 1): this { ix.indexAdd_(this, dim, index, src, alpha); return this; }
+}
+
+/** Sizes given as separate arguments (`view(2, 3)`) or as one array (`view([2, 3])`), as PyTorch allows. */
+function sizesArg(args: number[] | [readonly number[]]): readonly number[] {
+  return args.length === 1 && Array.isArray(args[0]) ? (args[0] as readonly number[]) : (args as number[]);
 }
