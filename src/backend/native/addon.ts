@@ -28,6 +28,7 @@ export function loadAddon(): AddonLoad {
     };
     return cached;
   }
+  applyOpenMpDefaults();
   try {
     const addon = createRequire(import.meta.url)(path) as NativeAddon;
     cached = { ok: true, addon, path };
@@ -38,4 +39,17 @@ export function loadAddon(): AddonLoad {
     };
   }
   return cached;
+}
+
+/**
+ * OpenMP threads that finish a parallel region spin, waiting for the next one, unless told
+ * otherwise. On a machine shared with other work (a big-data node, CI, several trainers) spinning
+ * threads steal the cores the others need: LeNet-5 training at 2 threads on a loaded 2-core host
+ * ran 15x slower with libgomp's default spin than with passive waiting. So waiting is passive
+ * unless the user chose a policy. libgomp reads these once, when the addon loads it.
+ */
+function applyOpenMpDefaults(): void {
+  if (process.env.OMP_WAIT_POLICY === undefined && process.env.GOMP_SPINCOUNT === undefined) {
+    process.env.OMP_WAIT_POLICY = 'passive';
+  }
 }
