@@ -6,6 +6,7 @@
 #include <omp.h>
 
 #include <cmath>
+#include <vector>
 #include <cstdint>
 #include <cstring>
 #include <limits>
@@ -340,26 +341,35 @@ napi_value Copy(napi_env env, napi_callback_info info) {
 
 void reduceBlock(int op, int64_t n, int64_t inner, const float* x, float* out, int32_t* idx) {
   if (op == RSum || op == RMean || op == RSumSquares) {
+    // Accumulate in double: a float sum of millions of values (a data set's mean) drifts in the
+    // third digit. The reference twin sums in double too.
     const bool sq = op == RSumSquares;
     if (inner == 1) {
-      float s = 0.0f;
+      double s = 0.0;
       if (sq) {
 #pragma omp simd reduction(+ : s)
-        for (int64_t i = 0; i < n; i++) s += x[i] * x[i];
+        for (int64_t i = 0; i < n; i++) s += double(x[i]) * double(x[i]);
       } else {
 #pragma omp simd reduction(+ : s)
-        for (int64_t i = 0; i < n; i++) s += x[i];
+        for (int64_t i = 0; i < n; i++) s += double(x[i]);
       }
-      out[0] = op == RMean ? s / float(n) : s;
+      out[0] = float(op == RMean ? s / double(n) : s);
       return;
     }
-    for (int64_t j = 0; j < inner; j++) out[j] = 0.0f;
+    thread_local std::vector<double> acc;
+    acc.assign(size_t(inner), 0.0);
+    double* a = acc.data();
     for (int64_t i = 0; i < n; i++) {
       const float* r = x + i * inner;
-      if (sq) for (int64_t j = 0; j < inner; j++) out[j] += r[j] * r[j];
-      else for (int64_t j = 0; j < inner; j++) out[j] += r[j];
+      if (sq) {
+#pragma omp simd
+        for (int64_t j = 0; j < inner; j++) a[j] += double(r[j]) * double(r[j]);
+      } else {
+#pragma omp simd
+        for (int64_t j = 0; j < inner; j++) a[j] += double(r[j]);
+      }
     }
-    if (op == RMean) for (int64_t j = 0; j < inner; j++) out[j] /= float(n);
+    for (int64_t j = 0; j < inner; j++) out[j] = float(op == RMean ? a[j] / double(n) : a[j]);
     return;
   }
   if (op == RProd) {

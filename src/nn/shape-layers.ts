@@ -49,22 +49,23 @@ function checkInt(layer: string, what: string, v: number, min: number): void {
  * `src` seen with a new shape: a view when the strides allow, else a view of a contiguous copy
  * kept in a private buffer. The same source tensor and shape give back the same object.
  */
-class Reshaper {
-  private src: Tensor | null = null;
-  private res = empty();
-  private copyBuf = empty();
+export class Reshaper {
+  // optional: a saved model holds an empty Reshaper (it is a transient class for serialization)
+  private src?: Tensor;
+  private res?: Tensor;
+  private copyBuf?: Tensor;
 
   of(src: Tensor, shape: Shape): Tensor {
-    if (src === this.src && sameShape(this.res.shape, shape)) return this.res;
+    if (src === this.src && this.res && sameShape(this.res.shape, shape)) return this.res;
     const strides = viewStrides(src.shape, src.strides, shape);
     if (strides) {
       this.src = src;
       this.res = new Tensor(src.data, shape, strides, src.offset);
       return this.res;
     }
-    this.copyBuf = ensureLike(this.copyBuf, src.shape, src.dtype);
+    this.copyBuf = ensureLike(this.copyBuf ?? empty(), src.shape, src.dtype);
     this.copyBuf.copy_(src);
-    if (this.src !== this.copyBuf || !sameShape(this.res.shape, shape)) {
+    if (this.src !== this.copyBuf || !this.res || !sameShape(this.res.shape, shape)) {
       this.src = this.copyBuf;
       this.res = this.copyBuf.view(...shape);
     }
@@ -73,12 +74,13 @@ class Reshaper {
 }
 
 /** Remembers the last view made from a source tensor (the layer's parameters being fixed). */
-class ViewMemo {
-  private src: Tensor | null = null;
-  private res = empty();
+export class ViewMemo {
+  // optional: a saved model holds an empty ViewMemo (a transient class for serialization)
+  private src?: Tensor;
+  private res?: Tensor;
 
   of(src: Tensor, make: (t: Tensor) => Tensor): Tensor {
-    if (src !== this.src) {
+    if (src !== this.src || !this.res) {
       this.res = make(src);
       this.src = src;
     }
