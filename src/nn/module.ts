@@ -158,8 +158,10 @@ export abstract class Module<In extends Activity = Tensor, Out extends Activity 
     }
   }
 
+  /** Zeroes this module's gradients, then each child's (through its own zeroGradParameters, so layers can hook it). */
   zeroGradParameters(): void {
-    for (const p of this.allParameterRefs()) p.gradient.zero_();
+    for (const p of this.ownParams) p.gradient.zero_();
+    for (const m of this.modules) m.zeroGradParameters();
   }
 
   /**

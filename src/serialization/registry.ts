@@ -15,6 +15,8 @@ import * as criterions from '../nn/criterions.js';
 import * as dropout from '../nn/dropout.js';
 import * as graph from '../nn/graph.js';
 import * as linear from '../nn/linear.js';
+import * as lookupTable from '../nn/lookup-table.js';
+import * as recurrent from '../nn/recurrent/index.js';
 import * as mathLayers from '../nn/math-layers.js';
 import * as node from '../nn/node.js';
 import * as normalization from '../nn/normalization.js';
@@ -144,7 +146,7 @@ const InputModule = graph.Input().module.constructor as Constructor;
 // layer only needs `export class` in a file listed here. State classes that modules hold are listed
 // by hand.
 const NN_FILES: Record<string, unknown>[] = [
-  activations, containers, conv, criterion, criterions, dropout, graph, linear, mathLayers, node, normalization,
+  activations, containers, conv, criterion, criterions, dropout, graph, linear, lookupTable, mathLayers, recurrent, node, normalization,
   pooling, sequential, shapeLayers, tables, temporal,
 ];
 
