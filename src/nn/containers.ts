@@ -348,15 +348,11 @@ export class MapTable extends Container<Activity[], Activity[]> {
     return this.gradPass(input, gradOutput, scale, 'both');
   }
 
-  override training(): this {
-    super.training();
-    for (const r of this.replicas) r.training();
-    return this;
-  }
-
-  override evaluate(): this {
-    super.evaluate();
-    for (const r of this.replicas) r.evaluate();
-    return this;
+  protected override setTrainingMode(on: boolean): void {
+    super.setTrainingMode(on);
+    for (const r of this.replicas) {
+      if (on) r.training();
+      else r.evaluate();
+    }
   }
 }

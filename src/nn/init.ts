@@ -10,9 +10,14 @@ export interface InitializationMethod {
   init(t: Tensor, fanIn: number, fanOut: number, rng?: RandomGenerator): void;
 }
 
-function fillWith(t: Tensor, gen: () => number): void {
+function uniform(t: Tensor, low: number, high: number, rng: RandomGenerator): void {
   if (!t.isContiguous()) throw new Error('initializers need a contiguous tensor');
-  for (let i = 0; i < t.numel; i++) t.data[t.offset + i] = gen();
+  t.uniform_(low, high, rng);
+}
+
+function normal(t: Tensor, mean: number, std: number, rng: RandomGenerator): void {
+  if (!t.isContiguous()) throw new Error('initializers need a contiguous tensor');
+  t.normal_(mean, std, rng);
 }
 
 /** Torch's default: U(-1/sqrt(fanIn), 1/sqrt(fanIn)). */
@@ -20,7 +25,7 @@ export const Default: InitializationMethod = {
   name: 'Default',
   init(t, fanIn, _fanOut, rng = RNG) {
     const b = 1 / Math.sqrt(Math.max(fanIn, 1));
-    fillWith(t, () => rng.uniform(-b, b));
+    uniform(t, -b, b, rng);
   },
 };
 
@@ -29,7 +34,7 @@ export const Xavier: InitializationMethod = {
   name: 'Xavier',
   init(t, fanIn, fanOut, rng = RNG) {
     const b = Math.sqrt(6 / Math.max(fanIn + fanOut, 1));
-    fillWith(t, () => rng.uniform(-b, b));
+    uniform(t, -b, b, rng);
   },
 };
 
@@ -38,7 +43,7 @@ export const MsraFiller: InitializationMethod = {
   name: 'MsraFiller',
   init(t, fanIn, _fanOut, rng = RNG) {
     const std = Math.sqrt(2 / Math.max(fanIn, 1));
-    fillWith(t, () => rng.normal(0, std));
+    normal(t, 0, std, rng);
   },
 };
 
@@ -50,9 +55,9 @@ export function ConstInitMethod(value: number): InitializationMethod {
 }
 
 export function RandomNormal(mean = 0, std = 1): InitializationMethod {
-  return { name: `RandomNormal(${mean}, ${std})`, init: (t, _i, _o, rng = RNG) => fillWith(t, () => rng.normal(mean, std)) };
+  return { name: `RandomNormal(${mean}, ${std})`, init: (t, _i, _o, rng = RNG) => normal(t, mean, std, rng) };
 }
 
 export function RandomUniform(low: number, high: number): InitializationMethod {
-  return { name: `RandomUniform(${low}, ${high})`, init: (t, _i, _o, rng = RNG) => fillWith(t, () => rng.uniform(low, high)) };
+  return { name: `RandomUniform(${low}, ${high})`, init: (t, _i, _o, rng = RNG) => uniform(t, low, high, rng) };
 }

@@ -2,6 +2,9 @@ import { Tensor } from '../tensor/tensor.js';
 import { RNG } from '../tensor/random.js';
 import { shapeStr, type Shape } from '../tensor/shape.js';
 import { ModuleNode } from './node.js';
+// type-only: the predictor imports nn, so it is loaded lazily where used
+import type { PredictData, PredictOptions } from '../optim/predictor.js';
+import type { ValidationMethod, ValidationResult } from '../optim/validation.js';
 
 /** A module's input or output: a tensor, or a table (array) of activities, as in Torch. */
 export type Activity = Tensor | Activity[];
@@ -178,15 +181,39 @@ export abstract class Module<In extends Activity = Tensor, Out extends Activity 
   // ---- mode, naming, copying -----------------------------------------------------------------
 
   training(): this {
-    this.train = true;
-    for (const m of this.modules) m.training();
+    this.setTrainingMode(true);
     return this;
   }
 
-  evaluate(): this {
-    this.train = false;
-    for (const m of this.modules) m.evaluate();
-    return this;
+  /**
+   * With no arguments: switches to evaluation mode (BigDL's `evaluate()`), returning this. With
+   * data and validation methods: runs them over the data in evaluation mode, batched, on every
+   * core, and resolves to one merged result per method (BigDL's `evaluate(dataset, methods)`).
+   */
+  evaluate(): this;
+  evaluate(data: PredictData, methods: ValidationMethod[], opts?: PredictOptions): Promise<ValidationResult[]>;
+  evaluate(data?: PredictData, methods?: ValidationMethod[], opts?: PredictOptions): this | Promise<ValidationResult[]> {
+    if (data === undefined) {
+      this.setTrainingMode(false);
+      return this;
+    }
+    return import('../optim/predictor.js').then((p) => p.evaluate(this, data, methods ?? [], opts));
+  }
+
+  /** The model's outputs for every record of `data` (Samples, MiniBatches or tensors), batched. */
+  predict(data: PredictData, opts?: PredictOptions): Promise<Activity> {
+    return import('../optim/predictor.js').then((p) => p.predict(this, data, opts));
+  }
+
+  /** The 0-based predicted class of every record (int32 [n]). */
+  predictClass(data: PredictData, opts?: PredictOptions): Promise<Tensor> {
+    return import('../optim/predictor.js').then((p) => p.predictClass(this, data, opts));
+  }
+
+  /** Sets training/evaluation mode here and in every child; containers with hidden replicas extend it. */
+  protected setTrainingMode(on: boolean): void {
+    this.train = on;
+    for (const m of this.modules) m.setTrainingMode(on);
   }
 
   isTraining(): boolean {

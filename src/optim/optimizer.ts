@@ -103,6 +103,7 @@ export class Optimizer {
   private validationSummary: ValidationSummary | undefined;
   private clip: { kind: 'constant'; min: number; max: number } | { kind: 'l2'; maxNorm: number } | undefined;
   private resumeFrom: string | undefined;
+  private validationCallbacks: ((report: ValidationReport, model: Module<any, any>) => void | Promise<void>)[] = [];
   /** the executor chosen by the last optimize(), for reports */
   lastExecutor: { description: string; measured: Partial<Record<ExecutorKind, number>> } | undefined;
   /** validation reports of the last optimize(), in order */
@@ -147,6 +148,15 @@ export class Optimizer {
   /** Continues from a checkpoint file written by setCheckpoint: weights, optimiser state, position. */
   resume(checkpointPath: string): this {
     this.resumeFrom = checkpointPath;
+    return this;
+  }
+
+  /**
+   * Called after each validation with its report and the model (running statistics current), e.g.
+   * to keep the best model: `opt.onValidation(async (r, m) => { if (better(r)) await saveModel(path, m); })`.
+   */
+  onValidation(cb: (report: ValidationReport, model: Module<any, any>) => void | Promise<void>): this {
+    this.validationCallbacks.push(cb);
     return this;
   }
 
@@ -240,10 +250,15 @@ export class Optimizer {
     });
     state.score = results[0].value;
     this.optimMethod.state.score = state.score;
-    this.validationHistory.push({ iteration: state.iteration, epoch: state.epoch, results });
+    const report = { iteration: state.iteration, epoch: state.epoch, results };
+    this.validationHistory.push(report);
     for (const r of results) {
       progress.line(`[epoch ${state.epoch} iter ${state.iteration}] ${r.text}`);
       this.validationSummary?.addScalar(r.method, r.value, state.iteration);
+    }
+    if (this.validationCallbacks.length) {
+      await exec.syncBuffers();
+      for (const cb of this.validationCallbacks) await cb(report, this.model);
     }
   }
 

@@ -18,6 +18,7 @@ import * as linear from '../nn/linear.js';
 import * as lookupTable from '../nn/lookup-table.js';
 import * as recurrent from '../nn/recurrent/index.js';
 import * as mathLayers from '../nn/math-layers.js';
+import * as models from '../models/index.js';
 import * as node from '../nn/node.js';
 import * as normalization from '../nn/normalization.js';
 import * as pooling from '../nn/pooling.js';
@@ -88,6 +89,21 @@ export function isTransientClass(ctor: Constructor): boolean {
   return transientClasses.has(ctor);
 }
 
+const droppedClasses = new Set<Constructor>();
+
+/**
+ * For per-call state a module rebuilds on its next forward (kernel workspaces): fields holding
+ * such an instance are saved as undefined. Registered, so the class is known, never written.
+ */
+export function registerDroppedClass(name: string, ctor: Constructor): void {
+  registerClass(name, ctor);
+  droppedClasses.add(ctor);
+}
+
+export function isDroppedClass(ctor: Constructor): boolean {
+  return droppedClasses.has(ctor);
+}
+
 /** registerClass for each entry: `registerClasses({ MyLayer, MyOtherLayer })`. */
 export function registerClasses(classes: Record<string, Constructor>): void {
   for (const [name, ctor] of Object.entries(classes)) registerClass(name, ctor);
@@ -146,7 +162,7 @@ const InputModule = graph.Input().module.constructor as Constructor;
 // layer only needs `export class` in a file listed here. State classes that modules hold are listed
 // by hand.
 const NN_FILES: Record<string, unknown>[] = [
-  activations, containers, conv, criterion, criterions, dropout, graph, linear, lookupTable, mathLayers, recurrent, node, normalization,
+  activations, containers, conv, criterion, criterions, dropout, graph, linear, lookupTable, mathLayers, models, recurrent, node, normalization,
   pooling, sequential, shapeLayers, tables, temporal,
 ];
 
@@ -163,9 +179,9 @@ for (const ns of NN_FILES) registerClasses(nnClasses(ns));
 registerClasses({
   ModuleNode: node.ModuleNode,
   InputModule,
-  DnnState,
   RandomGenerator,
 });
+registerDroppedClass('DnnState', DnnState);
 registerTransientClass('Reshaper', shapeLayers.Reshaper);
 registerTransientClass('ViewMemo', shapeLayers.ViewMemo);
 

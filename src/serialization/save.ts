@@ -18,7 +18,7 @@ import {
   viewTypeOf, writePreamble,
   type BlobEntry, type Fields, type FileHeader, type JsonValue, type ObjectEntry, type ViewType,
 } from './format.js';
-import { classNameOf, isTransientClass, singletonNameOf, type Constructor } from './registry.js';
+import { classNameOf, isDroppedClass, isTransientClass, singletonNameOf, type Constructor } from './registry.js';
 
 export interface SaveOptions {
   /** your own JSON data (strings, finite numbers, booleans, null, arrays, plain objects), returned by load as metadata.user */
@@ -263,8 +263,11 @@ class Encoder {
       const fp = fieldPath(path, key);
       if (d.get || d.set) this.fail(fp, 'it is an accessor (getter/setter) property', owner, key, 'Only data properties are saved; store the value in a plain field');
       let v = d.value;
+      const vProto = v !== null && typeof v === 'object' ? (Object.getPrototypeOf(v) as { constructor?: Constructor } | null) : null;
+      if (vProto?.constructor && isDroppedClass(vProto.constructor)) v = undefined;
       if (dropActivations && (key === 'output' || key === 'gradInput') && v !== null && typeof v === 'object' && (v instanceof Tensor || Array.isArray(v))) {
-        v = this.emptyActivation;
+        // a table stays a table (containers refill their output arrays in place)
+        v = Array.isArray(v) ? [] : this.emptyActivation;
       }
       out[key] = this.value(v, fp, owner, key);
     }

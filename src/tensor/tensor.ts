@@ -344,10 +344,18 @@ export class Tensor {
 
   /** Fills with U(low, high) from `rng`, in row-major order of this view. */
   uniform_(low = 0, high = 1, rng: RandomGenerator = RNG): this {
+    if (this.isContiguous()) {
+      rng.fillUniform(this.data, this.offset, this.offset + this.numel, low, high);
+      return this;
+    }
     return this.fillFrom(() => rng.uniform(low, high));
   }
 
   normal_(mean = 0, std = 1, rng: RandomGenerator = RNG): this {
+    if (this.isContiguous()) {
+      rng.fillNormal(this.data, this.offset, this.offset + this.numel, mean, std);
+      return this;
+    }
     return this.fillFrom(() => rng.normal(mean, std));
   }
 

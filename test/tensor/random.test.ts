@@ -55,4 +55,20 @@ describe('RandomGenerator', () => {
     for (const c of counts) assert.ok(Math.abs(c - 10000) < 500, `randInt(7) counts ${counts}`);
     assert.throws(() => r.randInt(0), /randInt: n must be an integer/);
   });
+
+  it('bulk fills give exactly the numbers of one-at-a-time draws, and leave the generator in step', () => {
+    const a = new RandomGenerator(17), b = new RandomGenerator(17);
+    const bulk = new Float32Array(1003);
+    a.fillUniform(bulk, 2, 1003, -0.3, 0.7);
+    for (let i = 2; i < 1003; i++) assert.equal(bulk[i], Math.fround(b.uniform(-0.3, 0.7)), `uniform element ${i}`);
+    assert.equal(bulk[0], 0);
+    assert.equal(a.nextUint32(), b.nextUint32(), 'state after the bulk fill');
+    const n = new Float32Array(11);
+    a.fillNormal(n, 0, 11, 1, 2);
+    for (let i = 0; i < 11; i++) assert.equal(n[i], Math.fround(b.normal(1, 2)));
+    const strided = Tensor.zeros([4, 6]).t();
+    strided.uniform_(0, 1, new RandomGenerator(3));
+    const c = new RandomGenerator(3);
+    assert.deepEqual(strided.contiguous().toArray(), Array.from({ length: 24 }, () => Math.fround(c.uniform())));
+  });
 });
