@@ -4,6 +4,17 @@ import type { Conv2dOptions } from '../tensor/dnn.js';
 import { Default, type InitializationMethod } from './init.js';
 import { badInput, ensureShape, Module, type Parameter } from './module.js';
 
+/**
+ * `t` [1, ...] without its batch dim, for layers that accept unbatched input. Returns `prev` when
+ * it already is that view (so a second forward of the same shape returns the same object, as for
+ * batched input), else a new view.
+ */
+export function dropBatchDim(t: Tensor, prev: Tensor): Tensor {
+  const same = prev.ndim === t.ndim - 1 && prev.data === t.data && prev.offset === t.offset && prev.isContiguous() &&
+    prev.shape.every((s, i) => s === t.shape[i + 1]);
+  return same ? prev : t.squeeze(0);
+}
+
 export interface ConvOptions {
   withBias?: boolean;
   dilationW?: number;
@@ -54,8 +65,8 @@ export class SpatialConvolution extends Module {
     return input.ndim === 3 ? input.unsqueeze(0) : input;
   }
 
-  private unbatched(t: Tensor, input: Tensor): Tensor {
-    return input.ndim === 3 ? t.squeeze(0) : t;
+  private unbatched(t: Tensor, input: Tensor, prev: Tensor): Tensor {
+    return input.ndim === 3 ? dropBatchDim(t, prev) : t;
   }
 
   updateOutput(input: Tensor): Tensor {
@@ -63,7 +74,7 @@ export class SpatialConvolution extends Module {
     const p = ops.convParams(this.getName(), x.shape, this.weight.weight.shape, this.conv);
     const out = ensureShape(this.output.ndim === 3 ? this.output.unsqueeze(0) : this.output, [p.n, p.oc, p.oh, p.ow]);
     ops.conv2d(x, this.weight.weight, this.bias?.weight ?? null, this.conv, out);
-    this.output = this.unbatched(out, input);
+    this.output = this.unbatched(out, input, this.output);
     return this.output;
   }
 
@@ -72,7 +83,7 @@ export class SpatialConvolution extends Module {
     const gy = gradOutput.ndim === 3 ? gradOutput.unsqueeze(0) : gradOutput;
     const gi = ensureShape(this.gradInput.ndim === 3 ? this.gradInput.unsqueeze(0) : this.gradInput, x.shape);
     ops.conv2dBackwardData(gy, this.weight.weight, x.shape, this.conv, gi);
-    this.gradInput = this.unbatched(gi, input);
+    this.gradInput = this.unbatched(gi, input, this.gradInput);
     return this.gradInput;
   }
 
@@ -104,6 +115,8 @@ export class SpatialFullConvolution extends Module {
   readonly bias: Parameter | null;
   private readonly conv: Conv2dOptions;
   private gradWeightTmp = Tensor.empty([0]);
+  private gradBiasRows = Tensor.empty([0]);
+  private gradBiasTmp = Tensor.empty([0]);
 
   constructor(readonly nInputPlane: number, readonly nOutputPlane: number, readonly kW: number, readonly kH: number,
     readonly dW = 1, readonly dH = 1, readonly padW = 0, readonly padH = 0, readonly adjW = 0, readonly adjH = 0,
@@ -160,9 +173,13 @@ export class SpatialFullConvolution extends Module {
     ops.conv2dBackwardWeights(gradOutput, x, this.weight.weight.shape, this.conv, this.gradWeightTmp, false);
     ops.add(this.weight.gradient, this.gradWeightTmp, scale, this.weight.gradient);
     if (this.bias) {
-      // bias gradient: gradOutput summed over N, H and W
-      const perPlane = ops.sum(ops.sum(gradOutput.flatten(2), 2), 0);
-      ops.add(this.bias.gradient, perPlane, scale, this.bias.gradient);
+      // bias gradient: gradOutput summed over N, H and W (through reused scratch buffers)
+      const [n, c] = gradOutput.shape;
+      this.gradBiasRows = ensureShape(this.gradBiasRows, [n, c]);
+      this.gradBiasTmp = ensureShape(this.gradBiasTmp, [c]);
+      ops.sum(gradOutput.flatten(2), 2, false, this.gradBiasRows);
+      ops.sum(this.gradBiasRows, 0, false, this.gradBiasTmp);
+      ops.add(this.bias.gradient, this.gradBiasTmp, scale, this.bias.gradient);
     }
   }
 

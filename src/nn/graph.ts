@@ -66,6 +66,9 @@ export class Graph extends Module<any, any> {
   private readonly fanOut = new Map<ModuleNode, number>();
   /** per-node gradient accumulators, allocated on first use and reused */
   private readonly gradBuffers = new Map<ModuleNode, Activity>();
+  /** the output and gradInput tables (several outputs/inputs), kept across calls */
+  private readonly outputTable: Activity[] = [];
+  private readonly gradInputTable: Activity[] = [];
 
   constructor(inputs: ModuleNode | ModuleNode[], outputs: ModuleNode | ModuleNode[]) {
     super();
@@ -122,8 +125,11 @@ export class Graph extends Module<any, any> {
     for (const n of this.order) {
       if (n.prevs.length > 0) n.module.forward(this.nodeInput(n));
     }
-    const outs = this.outputNodes.map((n) => n.module.output);
-    this.output = outs.length === 1 ? outs[0] : outs;
+    if (this.outputNodes.length === 1) this.output = this.outputNodes[0].module.output;
+    else {
+      this.outputNodes.forEach((n, i) => { this.outputTable[i] = n.module.output; });
+      this.output = this.outputTable;
+    }
     return this.output;
   }
 
@@ -189,7 +195,11 @@ export class Graph extends Module<any, any> {
       }
     }
     const grads = this.inputNodes.map((n) => pending.get(n) ?? zerosLike(n.module.output));
-    this.gradInput = grads.length === 1 ? grads[0] : grads;
+    if (grads.length === 1) this.gradInput = grads[0];
+    else {
+      grads.forEach((g, i) => { this.gradInputTable[i] = g; });
+      this.gradInput = this.gradInputTable;
+    }
     return this.gradInput;
   }
 }

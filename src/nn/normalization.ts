@@ -78,6 +78,7 @@ export class BatchNormalization extends Module {
     if (!this.train) {
       return ops.batchNorm(input, this.scale(), shift, this.runningMean, this.runningVar, false, this.eps, this.output);
     }
+    if (input.numel / this.nOutput < 2) badInput(this, 'with more than one value per channel in training (batch statistics)', input);
     ops.batchNorm(input, this.scale(), shift, this.batchMean, this.batchVar, true, this.eps, this.output);
     const m = input.numel / this.nOutput;
     const mom = this.momentum;
@@ -175,6 +176,7 @@ export class SpatialCrossMapLRN extends Module {
   constructor(readonly size = 5, readonly alpha = 1, readonly beta = 0.75, readonly k = 1) {
     super();
     if (!Number.isInteger(size) || size < 1 || size % 2 === 0) throw new RangeError(`SpatialCrossMapLRN: size must be a positive odd integer, got ${size}`);
+    if (!(k > 0) || !(alpha >= 0) || !Number.isFinite(beta)) throw new RangeError(`SpatialCrossMapLRN: k must be positive, alpha non-negative and beta finite, got k ${k}, alpha ${alpha}, beta ${beta}`);
   }
 
   updateOutput(input: Tensor): Tensor {

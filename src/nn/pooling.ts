@@ -3,6 +3,7 @@ import * as ops from '../tensor/ops.js';
 import type { PoolParams } from '../backend/backend.js';
 import type { DnnState, Pool2dOptions } from '../tensor/dnn.js';
 import { badInput, ensureShape, Module } from './module.js';
+import { dropBatchDim } from './conv.js';
 
 /** Shared pooling plumbing: [N, C, H, W] or [C, H, W] input, state kept for backward. */
 abstract class Pooling2D extends Module {
@@ -40,7 +41,7 @@ abstract class Pooling2D extends Module {
     const out = ensureShape(this.output.ndim === 3 ? this.output.unsqueeze(0) : this.output, [p.n, p.c, p.oh, p.ow]);
     const r = this.max ? ops.maxPool2d(x, opts, out, this.state) : ops.avgPool2d(x, opts, out, this.state);
     this.state = r.state;
-    this.output = input.ndim === 3 ? out.squeeze(0) : out;
+    this.output = input.ndim === 3 ? dropBatchDim(out, this.output) : out;
     return this.output;
   }
 
@@ -50,7 +51,7 @@ abstract class Pooling2D extends Module {
     const gy = gradOutput.ndim === 3 ? gradOutput.unsqueeze(0) : gradOutput;
     const gi = ensureShape(this.gradInput.ndim === 3 ? this.gradInput.unsqueeze(0) : this.gradInput, x.shape);
     ops.pool2dBackward(this.state, gy, gi);
-    this.gradInput = input.ndim === 3 ? gi.squeeze(0) : gi;
+    this.gradInput = input.ndim === 3 ? dropBatchDim(gi, this.gradInput) : gi;
     return this.gradInput;
   }
 

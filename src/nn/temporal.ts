@@ -4,6 +4,7 @@ import type { PoolParams } from '../backend/backend.js';
 import type { DnnState } from '../tensor/dnn.js';
 import { Default, type InitializationMethod } from './init.js';
 import { badInput, ensureShape, Module, type Parameter } from './module.js';
+import { dropBatchDim } from './conv.js';
 
 /*
  * Temporal (1-d) layers over [batch, time, frame] input. Both run on the 2-d kernels by viewing
@@ -63,7 +64,7 @@ export class TemporalConvolution extends Module {
     // [batch, out, time', 1] -> [batch, time', out]
     const out = ensureShape(this.output.ndim === 2 ? this.output.unsqueeze(0) : this.output, [p.n, p.oh, p.oc]);
     out.copy_(this.convOut.squeeze(3).transpose(1, 2));
-    this.output = input.ndim === 2 ? out.squeeze(0) : out;
+    this.output = input.ndim === 2 ? dropBatchDim(out, this.output) : out;
     return this.output;
   }
 
@@ -78,7 +79,7 @@ export class TemporalConvolution extends Module {
     const x = this.image(input);
     const gi = ensureShape(this.gradInput.ndim === 2 ? this.gradInput.unsqueeze(0) : this.gradInput, [x.shape[0], x.shape[2], x.shape[3]]);
     ops.conv2dBackwardData(this.gradImage(gradOutput), this.kernel(), x.shape, this.opts(), gi.view(x.shape[0], 1, x.shape[2], x.shape[3]));
-    this.gradInput = input.ndim === 2 ? gi.squeeze(0) : gi;
+    this.gradInput = input.ndim === 2 ? dropBatchDim(gi, this.gradInput) : gi;
     return this.gradInput;
   }
 
@@ -118,7 +119,7 @@ export class TemporalMaxPooling extends Module {
     const p = ops.poolParams(this.getName(), 0, x.shape, opts);
     const out = ensureShape(this.output.ndim === 2 ? this.output.unsqueeze(0) : this.output, [p.n, p.oh, p.ow]);
     this.state = ops.maxPool2d(x, opts, out.view(p.n, 1, p.oh, p.ow), this.state).state;
-    this.output = input.ndim === 2 ? out.squeeze(0) : out;
+    this.output = input.ndim === 2 ? dropBatchDim(out, this.output) : out;
     return this.output;
   }
 
@@ -128,7 +129,7 @@ export class TemporalMaxPooling extends Module {
     const gy = (gradOutput.ndim === 2 ? gradOutput.unsqueeze(0) : gradOutput).contiguous();
     const gi = ensureShape(this.gradInput.ndim === 2 ? this.gradInput.unsqueeze(0) : this.gradInput, [x.shape[0], x.shape[2], x.shape[3]]);
     ops.pool2dBackward(this.state, gy.view(gy.shape[0], 1, gy.shape[1], gy.shape[2]), gi.view(...x.shape));
-    this.gradInput = input.ndim === 2 ? gi.squeeze(0) : gi;
+    this.gradInput = input.ndim === 2 ? dropBatchDim(gi, this.gradInput) : gi;
     return this.gradInput;
   }
 
