@@ -1,8 +1,9 @@
 """PyTorch CPU reference for the main demo's recipe: BigDL's LeNet-5 (tanh) on Fashion-MNIST,
 inputs scaled to [0,1] and standardised with the training set's mean/std, SGD lr 0.05 momentum 0.9
-(dampening 0), batch 128, shuffled every epoch. Prints one JSON line per epoch:
+(dampening 0) with BigDL's learningRateDecay (lr / (1 + iteration * decay)), batch 128, shuffled
+every epoch. Prints one JSON line per epoch:
 {"epoch", "accuracy", "train_seconds", "samples_per_second"}.
-Usage: python3 torch_lenet_fmnist.py [epochs] [threads] [seed] [data_dir]"""
+Usage: python3 torch_lenet_fmnist.py [epochs] [threads] [seed] [lr_decay] [data_dir]"""
 import gzip, json, sys, time
 import numpy as np
 import torch
@@ -12,7 +13,8 @@ import torch.nn.functional as F
 epochs = int(sys.argv[1]) if len(sys.argv) > 1 else 10
 threads = int(sys.argv[2]) if len(sys.argv) > 2 else 2
 seed = int(sys.argv[3]) if len(sys.argv) > 3 else 1
-root = sys.argv[4] if len(sys.argv) > 4 else '/usr/share/datasets/fashion-mnist'
+decay = float(sys.argv[4]) if len(sys.argv) > 4 else 3e-4
+root = sys.argv[5] if len(sys.argv) > 5 else '/usr/share/datasets/fashion-mnist'
 torch.set_num_threads(threads)
 torch.manual_seed(seed)
 
@@ -40,6 +42,7 @@ class LeNet5(nn.Module):
 
 model = LeNet5()
 opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda it: 1.0 / (1.0 + it * decay))
 n = xtr.shape[0]
 for epoch in range(1, epochs + 1):
     model.train()
@@ -51,6 +54,7 @@ for epoch in range(1, epochs + 1):
         loss = F.nll_loss(model(xtr[b]), ytr[b])
         loss.backward()
         opt.step()
+        sched.step()
     dt = time.perf_counter() - t0
     model.eval()
     with torch.no_grad():

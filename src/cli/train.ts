@@ -31,7 +31,7 @@ options:
   --batch-size N             mini-batch size (default 128)
   --lr X                     learning rate (default 0.05)
   --momentum X               momentum (default 0.9; dampening 0, as PyTorch)
-  --lr-decay X               BigDL's learningRateDecay: lr / (1 + iteration * X) (default 0.001)
+  --lr-decay X               BigDL's learningRateDecay: lr / (1 + iteration * X) (default 0.0003)
   --seed N                   seed for initial weights, data order and dropout (default 1)
   --out FILE                 where the best model goes (default models/lenet5-fashion-mnist.bigdl)
   --checkpoint DIR           write a checkpoint every epoch into DIR
@@ -54,7 +54,7 @@ export async function runTrain(argv: string[]): Promise<number> {
       'batch-size': { type: 'string', default: '128' },
       lr: { type: 'string', default: '0.05' },
       momentum: { type: 'string', default: '0.9' },
-      'lr-decay': { type: 'string', default: '0.001' },
+      'lr-decay': { type: 'string', default: '0.0003' },
       seed: { type: 'string', default: '1' },
       out: { type: 'string', default: 'models/lenet5-fashion-mnist.bigdl' },
       checkpoint: { type: 'string' },
