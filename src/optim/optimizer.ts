@@ -108,6 +108,8 @@ export class Optimizer {
   lastExecutor: { description: string; measured: Partial<Record<ExecutorKind, number>> } | undefined;
   /** validation reports of the last optimize(), in order */
   readonly validationHistory: ValidationReport[] = [];
+  /** per finished epoch of the last optimize(): samples trained on and training seconds (validation excluded) */
+  readonly epochHistory: { epoch: number; samples: number; seconds: number }[] = [];
   /** path of the last checkpoint written (or resumed from) */
   lastCheckpoint: string | undefined;
 
@@ -356,6 +358,7 @@ export class Optimizer {
             if (fire('Throughput')) s.addScalar('Throughput', perSecond, state.iteration);
           }
           if (state.epochFinished) {
+            this.epochHistory.push({ epoch: state.epoch, samples: epochSamples, seconds: elapsed });
             progress.line(`epoch ${state.epoch} done: ${epochSamples} samples in ${elapsed.toFixed(1)} s (${Math.round(perSecond).toLocaleString('en-US')} samples/s), last loss ${loss.toFixed(4)}`);
           }
           if (this.validation && this.validation.trigger.apply(state)) await this.validate(exec, state, progress);
