@@ -1,0 +1,152 @@
+/**
+ * BigDL's AllReduceParameter, built from the block store alone (the engine's shuffle + broadcast):
+ * the flat gradient is cut into N slices; every forward-backward task writes its slice i to a
+ * block; the owner of slice i (a parameter-sync task) reads slice i of every task, sums them
+ * weighted by the samples each task processed, applies the optim method to weight slice i with
+ * that slice's optimizer state, and publishes the new weight slice; the next iteration's tasks read
+ * all weight slices.
+ *
+ * Every block is versioned by iteration and nothing is overwritten in place, so each task is
+ * idempotent: a task rerun after a failure reads the same inputs and writes the same outputs.
+ */
+import { Tensor } from '../tensor/tensor.js';
+import type { OptimMethod, SavedState } from '../optim/optim-method.js';
+import { serializeObject, deserializeObject } from '../serialization/index.js';
+import { addHalf, encodeHalf } from './fp16.js';
+import type { BlockStore } from './cluster/types.js';
+
+export interface AllReduceOptions {
+  /** gradients travel as float16 (half the bytes; BigDL's compression) */
+  fp16?: boolean;
+}
+
+/** One task's contribution to an iteration: which task, and how many samples its gradient averages. */
+export interface Contribution {
+  task: number;
+  samples: number;
+}
+
+const bytesOf = (a: Float32Array | Uint16Array): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+
+function f32(b: Uint8Array): Float32Array {
+  if (b.byteOffset % 4 === 0) return new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);
+  return new Float32Array(b.slice().buffer);
+}
+
+function u16(b: Uint8Array): Uint16Array {
+  if (b.byteOffset % 2 === 0) return new Uint16Array(b.buffer, b.byteOffset, b.byteLength / 2);
+  return new Uint16Array(b.slice().buffer);
+}
+
+export class AllReduceParameter {
+  readonly fp16: boolean;
+
+  constructor(readonly job: string, readonly size: number, readonly slices: number, opts: AllReduceOptions = {}) {
+    if (!Number.isInteger(size) || size < 1) throw new RangeError(`AllReduceParameter: size must be a positive integer, got ${size}`);
+    if (!Number.isInteger(slices) || slices < 1) throw new RangeError(`AllReduceParameter: slices must be a positive integer, got ${slices}`);
+    this.fp16 = opts.fp16 ?? false;
+  }
+
+  /** [start, end) of slice i: as even as possible. */
+  sliceRange(i: number): [number, number] {
+    if (!Number.isInteger(i) || i < 0 || i >= this.slices) throw new RangeError(`AllReduceParameter: slice ${i} is not in 0..${this.slices - 1}`);
+    return [Math.floor((i * this.size) / this.slices), Math.floor(((i + 1) * this.size) / this.slices)];
+  }
+
+  weightKey(version: number, slice: number): string {
+    return `${this.job}/w/${version}/${slice}`;
+  }
+
+  gradKey(iteration: number, slice: number, task: number): string {
+    return `${this.job}/g/${iteration}/${slice}/${task}`;
+  }
+
+  stateKey(version: number, slice: number): string {
+    return `${this.job}/s/${version}/${slice}`;
+  }
+
+  /** Driver: publishes version 0 of the weights and each slice's fresh optimizer state. */
+  async init(blocks: BlockStore, weights: Float32Array, method: OptimMethod): Promise<void> {
+    if (weights.length !== this.size) throw new RangeError(`AllReduceParameter.init: ${weights.length} weights for size ${this.size}`);
+    for (let i = 0; i < this.slices; i++) {
+      const [s, e] = this.sliceRange(i);
+      await blocks.put(this.weightKey(0, i), bytesOf(weights.slice(s, e)));
+      await blocks.put(this.stateKey(0, i), serializeObject(method.clone().saveState()));
+    }
+  }
+
+  /** Task: reads every weight slice of `version` into `into` (the model's flat weights). */
+  async getWeights(blocks: BlockStore, version: number, into: Float32Array): Promise<void> {
+    const keys = Array.from({ length: this.slices }, (_, i) => this.weightKey(version, i));
+    const parts = await blocks.getMany(keys);
+    parts.forEach((b, i) => {
+      if (!b) throw new Error(`AllReduceParameter: weight slice ${i} of version ${version} is missing from the block store (key ${keys[i]})`);
+      const [s, e] = this.sliceRange(i);
+      const w = f32(b);
+      if (w.length !== e - s) throw new Error(`AllReduceParameter: weight slice ${i} has ${w.length} values, expected ${e - s}`);
+      into.set(w, s);
+    });
+  }
+
+  /** Task: writes this task's gradient, cut into slices (float16 when compressing). */
+  async putGradients(blocks: BlockStore, iteration: number, task: number, gradient: Float32Array): Promise<void> {
+    if (gradient.length !== this.size) throw new RangeError(`AllReduceParameter.putGradients: ${gradient.length} values for size ${this.size}`);
+    for (let i = 0; i < this.slices; i++) {
+      const [s, e] = this.sliceRange(i);
+      const part = this.fp16 ? bytesOf(encodeHalf(gradient, s, e)) : bytesOf(gradient.slice(s, e));
+      await blocks.put(this.gradKey(iteration, i, task), part);
+    }
+  }
+
+  /**
+   * Sync task for slice i: sums the contributions' gradients (weighted by samples, so the result is
+   * the mean gradient over every sample of the iteration), applies `method` (a template: its state
+   * comes from the block store) to weight slice i of version `iteration`, and publishes version
+   * iteration + 1 of the slice and of its optimizer state. With `skip` the weights carry over
+   * unchanged (an iteration discarded because too few tasks contributed).
+   */
+  async aggregate(blocks: BlockStore, iteration: number, slice: number, contributions: Contribution[], method: OptimMethod,
+    opts: { loss?: number; skip?: boolean } = {}): Promise<void> {
+    const [s, e] = this.sliceRange(slice);
+    const n = e - s;
+    const [wb, sb] = await blocks.getMany([this.weightKey(iteration, slice), this.stateKey(iteration, slice)]);
+    if (!wb || !sb) throw new Error(`AllReduceParameter: slice ${slice} of version ${iteration} (weights or optimizer state) is missing from the block store`);
+    const weights = new Float32Array(f32(wb));
+    if (!opts.skip && contributions.length > 0) {
+      const total = contributions.reduce((a, c) => a + c.samples, 0);
+      if (!(total > 0)) throw new RangeError('AllReduceParameter.aggregate: contributions processed no samples');
+      const grads = await blocks.getMany(contributions.map((c) => this.gradKey(iteration, slice, c.task)));
+      const sum = new Float32Array(n);
+      grads.forEach((g, k) => {
+        if (!g) throw new Error(`AllReduceParameter: gradient slice ${slice} of task ${contributions[k].task} for iteration ${iteration} is missing`);
+        const w = contributions[k].samples / total;
+        if (this.fp16) addHalf(sum, u16(g), w);
+        else {
+          const x = f32(g);
+          if (x.length !== n) throw new Error(`AllReduceParameter: gradient slice ${slice} of task ${contributions[k].task} has ${x.length} values, expected ${n}`);
+          for (let j = 0; j < n; j++) sum[j] += w * x[j];
+        }
+      });
+      const m = method.clone();
+      m.loadState(deserializeObject(sb) as SavedState);
+      if (opts.loss !== undefined) m.state.loss = opts.loss;
+      m.step(new Tensor(weights, [n]), new Tensor(sum, [n]), opts.loss);
+      await blocks.put(this.stateKey(iteration + 1, slice), serializeObject(m.saveState()));
+    } else {
+      await blocks.put(this.stateKey(iteration + 1, slice), sb);
+    }
+    await blocks.put(this.weightKey(iteration + 1, slice), bytesOf(weights));
+  }
+
+  /** Driver: drops the blocks of iterations before `keepFrom` (weights, states and gradients). */
+  async collect(blocks: BlockStore, keepFrom: number, tasks: number): Promise<void> {
+    const keys: string[] = [];
+    for (let v = Math.max(0, keepFrom - 2); v < keepFrom; v++) {
+      for (let i = 0; i < this.slices; i++) {
+        keys.push(this.weightKey(v, i), this.stateKey(v, i));
+        for (let t = 0; t < tasks; t++) keys.push(this.gradKey(v, i, t));
+      }
+    }
+    await blocks.delete(keys);
+  }
+}
