@@ -8,7 +8,7 @@ import { Tensor } from '../tensor/tensor.js';
 import * as ops from '../tensor/ops.js';
 import { DataSet } from '../data/dataset.js';
 import { MiniBatch, Sample, SampleToMiniBatch } from '../data/sample.js';
-import { ReplicaPool } from '../engine/local/replica-pool.js';
+import { ReplicaPool, concatRows } from '../engine/local/replica-pool.js';
 import { defaultCores } from './executor.js';
 import type { ValidationMethod, ValidationResult } from './validation.js';
 import { MSECriterion } from '../nn/criterion.js';
@@ -94,7 +94,7 @@ export async function predict(model: Module<any, any>, data: PredictData, opts: 
   const parts: Activity[] = [];
   await forEachOutput(model, data, opts, (out) => parts.push(cloneActivity(out)));
   if (parts.length === 0) throw new RangeError('predict: no records in the data');
-  return concat(parts);
+  return concatRows(parts);
 }
 
 /** The 0-based arg-max class of every record (int32 [n]). */
@@ -105,7 +105,7 @@ export async function predictClass(model: Module<any, any>, data: PredictData, o
     parts.push(o.ndim === 1 ? ops.argmax(o.view(1, -1), 1) : ops.argmax(o, o.ndim - 1));
   });
   if (parts.length === 0) throw new RangeError('predictClass: no records in the data');
-  return concat(parts) as Tensor;
+  return concatRows(parts) as Tensor;
 }
 
 /** Runs validation methods over labelled data; one merged result per method. */
@@ -123,19 +123,4 @@ export async function evaluate(model: Module<any, any>, data: PredictData, metho
 
 function cloneActivity(a: Activity): Activity {
   return a instanceof Tensor ? a.clone() : a.map(cloneActivity);
-}
-
-function concat(parts: Activity[]): Activity {
-  const first = parts[0];
-  if (!(first instanceof Tensor)) return first.map((_, k) => concat(parts.map((p) => (p as Activity[])[k])));
-  if (parts.length === 1) return first;
-  const ts = parts as Tensor[];
-  const rows = ts.reduce((n, t) => n + t.shape[0], 0);
-  const out = Tensor.empty([rows, ...first.shape.slice(1)], { dtype: first.dtype });
-  let off = 0;
-  for (const t of ts) {
-    out.narrow(0, off, t.shape[0]).copy_(t);
-    off += t.shape[0];
-  }
-  return out;
 }

@@ -94,12 +94,14 @@ function toActivity(o: OutputData): Activity {
   return new Tensor(o.data, o.shape);
 }
 
-function concatRows(parts: Activity[]): Activity {
+/** Concatenates activities (tensors, or tables of them) along dim 0, keeping dtypes. */
+export function concatRows(parts: Activity[]): Activity {
   const first = parts[0];
   if (Array.isArray(first)) return first.map((_, k) => concatRows(parts.map((p) => (p as Activity[])[k])));
   const ts = parts as Tensor[];
   const rows = ts.reduce((n, t) => n + t.shape[0], 0);
-  const out = Tensor.empty([rows, ...first.shape.slice(1)]);
+  if (ts.length === 1) return first;
+  const out = Tensor.empty([rows, ...first.shape.slice(1)], { dtype: first.dtype });
   let off = 0;
   for (const t of ts) {
     out.narrow(0, off, t.shape[0]).copy_(t);
