@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything BigDL.ts needs on Debian 12 with Node >= 20, then builds it.
-#   bash scripts/setup.sh               system packages + npm packages + native addon + TypeScript
+#   bash scripts/setup.sh               system packages (redis-server only for the tests of the Redis
+#                                       engine: they start their own on loopback) + npm packages +
+#                                       native addon + TypeScript
 #   bash scripts/setup.sh --with-torch  also PyTorch CPU (Debian's python3-torch), the reference
 #                                       the benchmarks compare against
 # System packages are installed with apt-get as root or through sudo; otherwise the script prints
@@ -8,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(build-essential python3 libopenblas-dev libopenblas0-openmp libdnnl-dev dataset-fashion-mnist)
+packages=(build-essential python3 libopenblas-dev libopenblas0-openmp libdnnl-dev dataset-fashion-mnist redis-server)
 for arg in "$@"; do
   case "$arg" in
     --with-torch) packages+=(python3-torch) ;;
