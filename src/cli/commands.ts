@@ -18,6 +18,7 @@ commands:
   info <model>                 check a model file and describe what is in it
   bench <name> [--threads N]   run a benchmark (names: kernels, models)
   backend                      show which kernel backend and how many threads are in use
+  worker --master redis://...  run tasks for a Redis-coordinated cluster; --help for options
   help                         this text
 
 exit codes: 0 ok, 1 failed, 2 bad usage, 3 bad data or model file, 4 training diverged
@@ -56,6 +57,10 @@ export async function runCli(argv: string[]): Promise<number> {
       case 'info': {
         const m = await import('./model-commands.js');
         return await (cmd === 'evaluate' ? m.runEvaluate : cmd === 'predict' ? m.runPredict : m.runInfo)(rest);
+      }
+      case 'worker': {
+        const { runWorkerCli } = await import('../engine/cluster/redis-worker.js');
+        return await runWorkerCli(rest);
       }
       case 'bench': {
         const { runBench } = await import('../../bench/main.js');

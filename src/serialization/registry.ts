@@ -19,6 +19,8 @@ import * as lookupTable from '../nn/lookup-table.js';
 import * as recurrent from '../nn/recurrent/index.js';
 import * as mathLayers from '../nn/math-layers.js';
 import * as models from '../models/index.js';
+import * as optim from '../optim/index.js';
+import * as validation from '../optim/validation.js';
 import * as node from '../nn/node.js';
 import * as normalization from '../nn/normalization.js';
 import * as pooling from '../nn/pooling.js';
@@ -176,6 +178,13 @@ function nnClasses(ns: Record<string, unknown>): Record<string, Constructor> {
 }
 
 for (const ns of NN_FILES) registerClasses(nnClasses(ns));
+// optim methods, schedules and validation methods: plain data, shipped to parameter-sync and
+// validation tasks of the distributed engine
+for (const ns of [optim, validation] as Record<string, unknown>[]) {
+  for (const [name, v] of Object.entries(ns)) {
+    if (typeof v === 'function' && v.prototype && Object.getPrototypeOf(v.prototype) !== null && /^[A-Z]/.test(name)) registerClass(name, v as Constructor);
+  }
+}
 registerClasses({
   ModuleNode: node.ModuleNode,
   InputModule,

@@ -1,0 +1,84 @@
+// DistriOptimizer (BigDL's Algorithm 1) on local[2] worker processes with real data: it learns,
+// splits any batch over uneven partitions exactly, and survives a killed worker.
+import { describe, it, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { setBackend } from '../../src/backend/registry.js';
+import { RNG } from '../../src/tensor/random.js';
+import { loadFashionMnist, type ImageSplit } from '../../src/data/idx.js';
+import { LeNet5 } from '../../src/models/lenet.js';
+import { ClassNLLCriterion } from '../../src/nn/criterion.js';
+import { SGD } from '../../src/optim/sgd.js';
+import { Trigger } from '../../src/optim/trigger.js';
+import { Top1Accuracy } from '../../src/optim/validation.js';
+import { Engine } from '../../src/engine/engine.js';
+import { DistriOptimizer, proportionalSplit } from '../../src/engine/distri-optimizer.js';
+import type { LocalCluster } from '../../src/engine/cluster/local.js';
+import { fns, type ImageRecord } from './distri-fns.js';
+
+let train: ImageRecord[];
+let test: ImageRecord[];
+
+function records(s: ImageSplit, n: number): ImageRecord[] {
+  const x = s.images.narrow(0, 0, n).clone().sub_(0.286).div_(0.353);
+  return Array.from({ length: n }, (_, i) => ({ pixels: (x.select(0, i).clone().data as Float32Array), label: s.labels.get(i) }));
+}
+
+before(() => {
+  const all = loadFashionMnist();
+  train = records(all.train, 2000);
+  test = records(all.test, 500);
+});
+
+describe('DistriOptimizer on local[2]', () => {
+  it('splits any batch over uneven partitions exactly', () => {
+    assert.deepEqual(proportionalSplit(128, [700, 700, 600]), [45, 45, 38]);
+    assert.deepEqual(proportionalSplit(5, [1, 0, 10]), [0, 0, 5]);
+    assert.deepEqual(proportionalSplit(7, [3, 3, 3]), [3, 2, 2]);
+    assert.equal(proportionalSplit(100, [13, 57, 1]).reduce((a, b) => a + b, 0), 100);
+    assert.throws(() => proportionalSplit(4, [0, 0]), /empty/);
+  });
+
+  it('trains LeNet-5 on 3 uneven partitions to the accuracy of local training, and survives a killed worker', async () => {
+    setBackend('native');
+    const ctx = await Engine.init({ master: 'local[2]' });
+    try {
+      // 3 partitions for 2 workers, sizes 667/667/666: nothing has to divide anything
+      const trainSet = ctx.parallelize(train, 3).map(fns.toSample);
+      const testSet = ctx.parallelize(test, 2).map(fns.toSample);
+      RNG.setSeed(7);
+      const model = LeNet5();
+      const opt = new DistriOptimizer({
+        model, trainingSet: trainSet, criterion: new ClassNLLCriterion(),
+        optimMethod: new SGD({ learningRate: 0.05, momentum: 0.9, dampening: 0 }), batchSize: 100,
+        endWhen: Trigger.maxEpoch(3), progress: 'quiet',
+      }).setValidation(Trigger.everyEpoch(), testSet, [new Top1Accuracy()], 250);
+      // kill one worker once training is under way: its tasks rerun, its cached partitions are recomputed
+      const cluster = (ctx as unknown as { cluster: LocalCluster }).cluster;
+      const killer = setTimeout(async () => {
+        const ws = await cluster.workers();
+        if (ws.length) process.kill(ws[0].pid, 'SIGKILL');
+      }, 1500);
+      await opt.optimize();
+      clearTimeout(killer);
+      assert.equal(opt.validationHistory.length, 3);
+      const acc = opt.validationHistory.map((v) => v.results[0].value);
+      assert.equal(opt.validationHistory[0].results[0].count, 500);
+      assert.ok(acc[2] > 0.65, `accuracy ${acc}`);
+      assert.equal(opt.iterationTimes.length, 3 * 20);
+      assert.ok(model.getParameters().weights.toArray().every(Number.isFinite));
+    } finally {
+      await ctx.close();
+    }
+  });
+
+  it('refuses data that are not Samples with a message saying what to do', async () => {
+    setBackend('native');
+    const ctx = await Engine.init({ master: 'local[2]' });
+    try {
+      const opt = new DistriOptimizer({ model: LeNet5(), trainingSet: ctx.parallelize(train.slice(0, 10), 2) as never, criterion: new ClassNLLCriterion(), batchSize: 4, progress: 'quiet' });
+      await assert.rejects(opt.optimize(), /need Samples; map the data set/);
+    } finally {
+      await ctx.close();
+    }
+  });
+});
