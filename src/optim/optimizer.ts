@@ -19,6 +19,7 @@ import { Tensor } from '../tensor/tensor.js';
 import type { Activity, Module } from '../nn/module.js';
 import type { Criterion } from '../nn/criterion.js';
 import { DataSet } from '../data/dataset.js';
+import { PartitionedDataset } from '../engine/dataset.js';
 import { MiniBatch, Sample, SampleToMiniBatch } from '../data/sample.js';
 import type { OptimMethod } from './optim-method.js';
 import { SGD } from './sgd.js';
@@ -33,8 +34,14 @@ export type TrainingData = DataSet<Sample> | DataSet<MiniBatch>;
 
 export interface OptimizerConfig {
   model: Module<any, any>;
-  /** Samples (batched here with `batchSize`, reshuffled every epoch) or ready MiniBatches */
-  trainingSet: TrainingData;
+  /**
+   * Samples (batched here with `batchSize`, reshuffled every epoch) or ready MiniBatches; or a
+   * partitioned dataset of Samples from `Engine.init(...)`: then training is distributed
+   * (DistriOptimizer) and the dataset's partitions decide where data lives.
+   */
+  trainingSet: TrainingData | PartitionedDataset<Sample>;
+  /** distributed training: gradients travel as float16 */
+  fp16?: boolean;
   criterion: Criterion<any, any>;
   /** default: SGD with learning rate 0.01 */
   optimMethod?: OptimMethod;
@@ -61,7 +68,7 @@ export class NonFiniteLossError extends Error {
 
 interface Validation {
   trigger: Trigger;
-  data: TrainingData;
+  data: TrainingData | PartitionedDataset<Sample>;
   methods: ValidationMethod[];
   batchSize: number | undefined;
 }
@@ -90,6 +97,8 @@ export class Optimizer {
   private readonly criterion: Criterion<any, any>;
   private optimMethod: OptimMethod;
   private readonly trainingSet: TrainingData;
+  private distributed: PartitionedDataset<Sample> | undefined;
+  private fp16 = false;
   private readonly batchSize: number | undefined;
   private endWhen: Trigger;
   private readonly seed: number;
@@ -115,14 +124,20 @@ export class Optimizer {
 
   constructor(cfg: OptimizerConfig) {
     if (!cfg || !cfg.model || !cfg.criterion || !cfg.trainingSet) throw new TypeError('Optimizer: model, trainingSet and criterion are required');
-    if (!(cfg.trainingSet instanceof DataSet)) throw new TypeError('Optimizer: trainingSet must be a DataSet (DataSet.array(samples), readers in bigdl-ts/data)');
+    if (cfg.trainingSet instanceof PartitionedDataset) {
+      if (cfg.batchSize === undefined) throw new RangeError('Optimizer: distributed training needs batchSize (the global mini-batch)');
+      this.distributed = cfg.trainingSet as PartitionedDataset<Sample>;
+      this.fp16 = cfg.fp16 ?? false;
+    } else if (!(cfg.trainingSet instanceof DataSet)) {
+      throw new TypeError('Optimizer: trainingSet must be a DataSet (DataSet.array(samples), readers in bigdl-ts/data) or a partitioned dataset (Engine.init(...).parallelize/textFile/...)');
+    }
     if (cfg.batchSize !== undefined && (!Number.isInteger(cfg.batchSize) || cfg.batchSize < 1)) {
       throw new RangeError(`Optimizer: batchSize must be a positive integer, got ${cfg.batchSize}`);
     }
     this.model = cfg.model;
     this.criterion = cfg.criterion;
     this.optimMethod = cfg.optimMethod ?? new SGD({ learningRate: 0.01 });
-    this.trainingSet = cfg.trainingSet;
+    this.trainingSet = cfg.trainingSet as TrainingData;
     this.batchSize = cfg.batchSize;
     this.endWhen = cfg.endWhen ?? Trigger.maxEpoch(10);
     this.seed = cfg.seed ?? 1;
@@ -133,8 +148,8 @@ export class Optimizer {
     this.shuffle = cfg.shuffle ?? true;
   }
 
-  setValidation(trigger: Trigger, data: TrainingData, methods: ValidationMethod[], batchSize?: number): this {
-    if (!(data instanceof DataSet)) throw new TypeError('Optimizer.setValidation: data must be a DataSet');
+  setValidation(trigger: Trigger, data: TrainingData | PartitionedDataset<Sample>, methods: ValidationMethod[], batchSize?: number): this {
+    if (!(data instanceof DataSet) && !(data instanceof PartitionedDataset)) throw new TypeError('Optimizer.setValidation: data must be a DataSet or a partitioned dataset');
     if (!Array.isArray(methods) || methods.length === 0) throw new RangeError('Optimizer.setValidation: give at least one validation method, e.g. [new Top1Accuracy()]');
     this.validation = { trigger, data, methods, batchSize: batchSize ?? this.batchSize };
     return this;
@@ -235,9 +250,11 @@ export class Optimizer {
   /** Runs validation now; the first method's value becomes the state's score. */
   private async validate(exec: Executor, state: TrainingState, progress: Progress): Promise<void> {
     const v = this.validation!;
-    const first = await this.firstItem(v.data);
+    if (!(v.data instanceof DataSet)) throw new TypeError('Optimizer.setValidation: local training validates on a DataSet, not a partitioned dataset');
+    const data = v.data as TrainingData;
+    const first = await this.firstItem(data);
     let merged: (ValidationResult | undefined)[] = v.methods.map(() => undefined);
-    for await (const b of this.batches(v.data, v.batchSize, 0, false, first)) {
+    for await (const b of this.batches(data, v.batchSize, 0, false, first)) {
       if (!b.target) throw new RangeError('Optimizer.setValidation: validation samples need labels');
       const out = await exec.predict(b.input);
       merged = v.methods.map((m, i) => {
@@ -278,6 +295,7 @@ export class Optimizer {
 
   /** Trains until `endWhen` fires; resolves to the trained model (the same object that was given). */
   async optimize(): Promise<Module<any, any>> {
+    if (this.distributed) return this.optimizeDistributed(this.distributed);
     const progress = new Progress(this.progressMode);
     const state: TrainingState = { epoch: 1, iteration: 0, epochFinished: false, loss: undefined, score: undefined };
     let skipBatches = 0;
@@ -378,6 +396,28 @@ export class Optimizer {
       this.validationSummary?.flush();
       await exec.close();
     }
+  }
+
+  /** The same API over a cluster: BigDL's DistriOptimizer (src/engine/distri-optimizer.ts). */
+  private async optimizeDistributed(trainingSet: PartitionedDataset<Sample>): Promise<Module<any, any>> {
+    const { DistriOptimizer } = await import('../engine/distri-optimizer.js');
+    const d = new DistriOptimizer({
+      model: this.model, trainingSet, criterion: this.criterion, optimMethod: this.optimMethod, batchSize: this.batchSize!,
+      endWhen: this.endWhen, seed: this.seed, fp16: this.fp16, progress: this.progressMode,
+    });
+    if (this.validation) {
+      if (!(this.validation.data instanceof PartitionedDataset)) {
+        throw new TypeError('Optimizer.setValidation: with a partitioned training set, validate on a partitioned dataset too (ctx.parallelize(...).map(toSample))');
+      }
+      d.setValidation(this.validation.trigger, this.validation.data as PartitionedDataset<Sample>, this.validation.methods, this.validation.batchSize);
+    }
+    if (this.checkpoint) d.setCheckpoint(this.checkpoint.dir, this.checkpoint.trigger);
+    if (this.clip || this.trainSummary || this.resumeFrom) {
+      throw new Error('Optimizer: gradient clipping, train summaries and resume are not supported for distributed training yet');
+    }
+    const model = await d.optimize();
+    this.validationHistory.push(...d.validationHistory);
+    return model;
   }
 
   private batchesPerEpoch(): number | undefined {

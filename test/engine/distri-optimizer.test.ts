@@ -12,6 +12,8 @@ import { Trigger } from '../../src/optim/trigger.js';
 import { Top1Accuracy } from '../../src/optim/validation.js';
 import { Engine } from '../../src/engine/engine.js';
 import { DistriOptimizer, proportionalSplit } from '../../src/engine/distri-optimizer.js';
+import { Optimizer } from '../../src/optim/optimizer.js';
+import { Adagrad } from '../../src/optim/adagrad.js';
 import type { LocalCluster } from '../../src/engine/cluster/local.js';
 import { fns, type ImageRecord } from './distri-fns.js';
 
@@ -77,6 +79,26 @@ describe('DistriOptimizer on local[2]', () => {
     try {
       const opt = new DistriOptimizer({ model: LeNet5(), trainingSet: ctx.parallelize(train.slice(0, 10), 2) as never, criterion: new ClassNLLCriterion(), batchSize: 4, progress: 'quiet' });
       await assert.rejects(opt.optimize(), /need Samples; map the data set/);
+    } finally {
+      await ctx.close();
+    }
+  });
+
+  it('the seed\'s API: the same Optimizer, given a partitioned dataset, trains on the cluster', async () => {
+    setBackend('native');
+    const ctx = await Engine.init({ master: 'local[2]' });
+    try {
+      RNG.setSeed(7);
+      const opt = new Optimizer({
+        model: LeNet5(), trainingSet: ctx.parallelize(train, 4).map(fns.toSample), criterion: new ClassNLLCriterion(),
+        optimMethod: new Adagrad({ learningRate: 0.01 }), batchSize: 128, endWhen: Trigger.maxEpoch(2), progress: 'quiet',
+      }).setValidation(Trigger.everyEpoch(), ctx.parallelize(test, 2).map(fns.toSample), [new Top1Accuracy()]);
+      const trained = await opt.optimize();
+      assert.equal(opt.validationHistory.length, 2);
+      assert.ok(opt.validationHistory[1].results[0].value > 0.5, `accuracy ${opt.validationHistory[1].results[0].value}`);
+      assert.ok(trained.parameterCount() === 22278);
+      assert.throws(() => new Optimizer({ model: LeNet5(), trainingSet: ctx.parallelize(train, 2).map(fns.toSample), criterion: new ClassNLLCriterion(), progress: 'quiet' }),
+        /needs batchSize/);
     } finally {
       await ctx.close();
     }
