@@ -24,6 +24,13 @@ export {
 export { predict, predictClass, evaluate, type PredictData, type PredictOptions } from './optim/predictor.js';
 export { TrainSummary, ValidationSummary } from './summary/index.js';
 
+// the distributed engine: Engine.init({ master: 'local[4]' | 'redis://host:6379' })
+export { EngineContext, type EngineInitOptions } from './engine/context.js';
+export { PartitionedDataset } from './engine/dataset.js';
+export { shippable, fnRef } from './engine/cluster/ship.js';
+export { DistriOptimizer, type DistriOptimizerConfig } from './engine/distri-optimizer.js';
+export type { Cluster, BlockStore, TaskContext } from './engine/cluster/types.js';
+
 // data
 export * as data from './data/index.js';
 export { DataSet, Sample, MiniBatch, SampleToMiniBatch } from './data/index.js';
