@@ -19,6 +19,7 @@ const keys = new Keys(target.namespace);
 const conn = new RedisConn(target, 'heartbeat', `bigdl-hb-${record.id}`);
 const c = conn.client;
 let busy = false;
+let first = true;
 
 async function beat(): Promise<void> {
   if (busy) return;
@@ -29,6 +30,7 @@ async function beat(): Promise<void> {
       .set(keys.heartbeat(record.id), String(Date.now()), 'PX', record.ttlMs)
       .hset(keys.workers, record.id, JSON.stringify(record))
       .exec();
+    if (first) { first = false; parentPort!.postMessage('beating'); }
   } catch {
     // Redis away: the main thread's calls decide when to give up; keep trying
   } finally {

@@ -86,15 +86,26 @@ export class RedisWorker {
 
   private async register(): Promise<void> {
     await this.ensureGroups();
+    // the first heartbeat key lives long enough for the heartbeat thread to start on a busy machine
     await this.cmd.call('registering the worker', (c) => c.multi()
-      .set(this.keys.heartbeat(this.id), String(Date.now()), 'PX', this.record.ttlMs)
+      .set(this.keys.heartbeat(this.id), String(Date.now()), 'PX', Math.max(this.record.ttlMs, 15_000))
       .hset(this.keys.workers, this.id, JSON.stringify(this.record))
       .exec());
-    this.heartbeat = new Worker(new URL('./redis-heartbeat.js', import.meta.url), {
+    const hb = new Worker(new URL('./redis-heartbeat.js', import.meta.url), {
       workerData: { target: this.target, record: this.record, intervalMs: this.opts.heartbeatMs ?? 1000 },
     });
-    this.heartbeat.on('error', (e) => this.log(`heartbeat thread failed: ${e.message}`));
-    this.heartbeat.unref();
+    this.heartbeat = hb;
+    hb.unref();
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`the heartbeat thread could not reach Redis at ${this.target.address} in ${this.target.unreachableTimeoutMs} ms`)),
+        this.target.unreachableTimeoutMs);
+      hb.once('message', () => { clearTimeout(timer); resolve(); });
+      hb.once('error', (e) => { clearTimeout(timer); reject(new Error(`the heartbeat thread failed: ${e.message}`)); });
+    }).catch(async (e) => {
+      await hb.terminate();
+      throw e;
+    });
+    hb.on('error', (e) => this.log(`heartbeat thread failed: ${e.message}`));
   }
 
   private async ensureGroups(): Promise<void> {
@@ -120,6 +131,9 @@ export class RedisWorker {
   /** Stop now: deregister (so the driver reclaims the task in hand at once) within about a second. */
   async abort(): Promise<void> {
     this.stopping = true;
+    const hb = this.heartbeat;
+    this.heartbeat = undefined;
+    await hb?.terminate(); // no beat may re-register us after the goodbye below
     await Promise.race([
       this.cmd.client.multi().del(this.keys.heartbeat(this.id)).hdel(this.keys.workers, this.id).exec().catch(() => undefined),
       new Promise((r) => setTimeout(r, 1000)),
@@ -135,7 +149,9 @@ export class RedisWorker {
         reply = (await this.reader.call('waiting for tasks', (c) =>
           c.xreadgroupBuffer('GROUP', GROUP, this.id, 'COUNT', 1, 'BLOCK', BLOCK_MS, 'STREAMS', own, shared, '>', '>'))) as StreamReply;
       } catch (e) {
-        if (/NOGROUP/.test((e as Error).message)) { await this.ensureGroups(); continue; } // Redis restarted or was flushed
+        // Redis restarted or was flushed (NOGROUP), or a driver that took us for dead removed our
+        // stream while we waited on it (UNBLOCKED): recreate and go on
+        if (/NOGROUP|UNBLOCKED/.test((e as Error).message)) { await this.ensureGroups(); continue; }
         throw e;
       }
       if (!reply) continue;
