@@ -5,7 +5,7 @@
  * and blocks survive the death of the worker that wrote them.
  *
  * Why files and not the driver's memory with workers asking over IPC: measured on this 2-core VM
- * (`node dist-x/test/engine/measure-block-transport.js 10 11`, medians of two runs), moving one
+ * (`node dist/bench/local-block-transport.js 10 11`, medians of two runs), moving one
  * 10 MB block driver -> worker costs 7-38 ms through files (put ~3.5 ms + get 2-34 ms: the upper
  * figure is the page faults of touching a fresh 10 MB buffer, which every transport pays) against
  * 57-87 ms over Node's IPC channel with advanced serialization (serialize, 64 KB pipe writes,

@@ -1,10 +1,10 @@
 // Put/get throughput of a 10 MB block through RedisBlockStore on loopback, against plain single
 // SET/GET of the same bytes with the same client (what the chunked layout is measured against).
-// Not a test (no timing in tests): run `node dist/test/engine/redis-block-throughput.js [MB] [reps]`
+// Not a test (no timing in tests): run `node dist/bench/redis-block-throughput.js [MB] [reps]`
 // with redis-server installed; it starts its own server on a free port, or uses $BIGDL_REDIS_URL.
-import { parseRedisMaster, openConn } from '../../src/engine/cluster/redis-common.js';
-import { RedisBlockStore } from '../../src/engine/cluster/redis-block-store.js';
-import { RedisServer, freePort, redisServerBinary } from './redis-server.js';
+import { parseRedisMaster, openConn } from '../src/engine/cluster/redis-common.js';
+import { RedisBlockStore } from '../src/engine/cluster/redis-block-store.js';
+import { RedisServer, freePort, redisServerBinary } from '../test/engine/redis-server.js';
 
 const mb = Number(process.argv[2] ?? 10);
 const reps = Number(process.argv[3] ?? 15);
