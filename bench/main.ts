@@ -1,19 +1,29 @@
 #!/usr/bin/env node
 /**
  * Benchmark entry point: `npm run bench -- <name> [options]` (also `bigdl bench <name>`).
- * Names: kernels. Later: models, scaling.
+ * Names: kernels, models. Later: scaling.
  */
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { UsageError } from './harness.js';
 import { runKernelsBench } from './kernels.js';
+import { runModelsBench } from './models.js';
+import { runLenetBench } from './lenet.js';
 
 export const USAGE = `usage: npm run bench -- <name> [--threads N]   (or: bigdl bench <name> [--threads N])
   kernels   sgemm and convolution GFLOP/s vs peak, OpenBLAS from C and PyTorch (threads: --threads N,
-            BIGDL_THREADS, default all cores)`;
+            BIGDL_THREADS, default all cores)
+  models    training and inference samples/s of LeNet5, NeuMF, an LSTM text classifier and Inception-v1
+            vs the same models in PyTorch, each executor (threads, replicas) timed (--threads N,
+            --only lenet,neumf,lstm,inception, --torch-as-installed: PyTorch without the bench's
+            malloc and OpenBLAS settings)
+  lenet     the demo's recipe (LeNet-5 on Fashion-MNIST) trained by BigDL.ts and PyTorch side by side:
+            per-epoch accuracy and training throughput (--epochs N, --threads N, --seed N, --lr-decay X)`;
 
 const BENCHES: Record<string, (args: readonly string[]) => Promise<number>> = {
   kernels: runKernelsBench,
+  models: runModelsBench,
+  lenet: runLenetBench,
 };
 
 /** Runs benchmark `name`; resolves to the process exit code (2 for an unknown name or bad option). */
