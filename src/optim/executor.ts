@@ -22,6 +22,11 @@ export interface Executor {
   readonly description: string;
   /** The model's flat weights (updated in place by the optimiser). */
   readonly weights: Tensor;
+  /**
+   * A flat gradient buffer to pass to trainStep: filling it costs no extra copy (for `threads` it
+   * is the model's own gradient buffer).
+   */
+  readonly gradients: Tensor;
   /** Forward-backward over the batch; overwrites `gradients`; returns the loss. */
   trainStep(input: Activity, target: Activity, gradients: Tensor, seed: number): Promise<number>;
   /** Forward in evaluation mode. */
@@ -38,12 +43,12 @@ export class ThreadsExecutor implements Executor {
   readonly kind = 'threads';
   readonly description: string;
   readonly weights: Tensor;
-  private readonly ownGradients: Tensor;
+  readonly gradients: Tensor;
 
   constructor(private readonly model: Module<any, any>, private readonly criterion: Criterion<any, any>, private readonly threads: number) {
     const flat = model.getParameters();
     this.weights = flat.weights;
-    this.ownGradients = flat.gradients;
+    this.gradients = flat.gradients;
     this.description = `1 model x ${threads} thread${threads > 1 ? 's' : ''}`;
   }
 
@@ -58,7 +63,7 @@ export class ThreadsExecutor implements Executor {
       const out = m.forward(input);
       const loss = c.forward(out, target);
       m.backward(input, c.backward(out, target));
-      if (gradients !== this.ownGradients) gradients.copy_(this.ownGradients);
+      if (gradients !== this.gradients) gradients.copy_(this.gradients);
       return loss;
     } finally {
       if (before !== this.threads) setThreads(before);
@@ -82,6 +87,7 @@ export class ReplicasExecutor implements Executor {
 
   private constructor(private readonly pool: ReplicaPool, private readonly model: Module<any, any>, threadsPerReplica: number) {
     this.description = `${pool.size} replica${pool.size > 1 ? 's' : ''} x ${threadsPerReplica} thread${threadsPerReplica > 1 ? 's' : ''}`;
+    this.gradients = Tensor.zeros([pool.weights.numel]);
   }
 
   static async start(model: Module<any, any>, criterion: Criterion<any, any>, replicas: number, threadsPerReplica = 1): Promise<ReplicasExecutor> {
@@ -92,6 +98,9 @@ export class ReplicasExecutor implements Executor {
   get weights(): Tensor {
     return this.pool.weights;
   }
+
+  /** Where the replicas' gradients are summed. */
+  readonly gradients: Tensor;
 
   trainStep(input: Activity, target: Activity, gradients: Tensor, seed: number): Promise<number> {
     return this.pool.trainStep(input, target, gradients, seed);
@@ -137,12 +146,11 @@ export async function chooseExecutor(
   const replicas = await ReplicasExecutor.start(model, criterion, cores);
   // the pool moved the model's weights into shared memory; the threads executor uses those tensors
   const threadsShared = new ThreadsExecutor(model, criterion, cores);
-  const scratch = Tensor.zeros([replicas.weights.numel]);
   const time = async (e: Executor): Promise<number> => {
-    for (let i = 0; i < 2; i++) await e.trainStep(sample.input, sample.target, scratch, 1);
+    for (let i = 0; i < 2; i++) await e.trainStep(sample.input, sample.target, e.gradients, 1);
     const reps = 5;
     const t0 = performance.now();
-    for (let i = 0; i < reps; i++) await e.trainStep(sample.input, sample.target, scratch, 1);
+    for (let i = 0; i < reps; i++) await e.trainStep(sample.input, sample.target, e.gradients, 1);
     return (performance.now() - t0) / reps;
   };
   const measured = { replicas: await time(replicas), threads: await time(threadsShared) };

@@ -15,7 +15,7 @@
  */
 import { backend } from '../backend/registry.js';
 import * as ops from '../tensor/ops.js';
-import { Tensor } from '../tensor/tensor.js';
+import type { Tensor } from '../tensor/tensor.js';
 import type { Activity, Module } from '../nn/module.js';
 import type { Criterion } from '../nn/criterion.js';
 import { DataSet } from '../data/dataset.js';
@@ -325,7 +325,7 @@ export class Optimizer {
     const measured = Object.entries(choice.measured).map(([k, ms]) => `${k} ${ms!.toFixed(1)} ms/batch`).join(', ');
     progress.line(`training on ${exec.description} (${backend().name} backend${measured ? `; measured ${measured}` : ''})`);
     const weights = exec.weights;
-    const gradients = Tensor.zeros([weights.numel]);
+    const gradients = exec.gradients;
     const started = performance.now();
     let samplesSeen = 0;
     const maxEpoch = /maxEpoch\((\d+)\)/.exec(this.endWhen.description)?.[1];
