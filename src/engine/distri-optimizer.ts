@@ -8,7 +8,6 @@
  * split over partitions in proportion to their sizes (largest remainders), and gradients are
  * weighted by the samples each task actually processed, so uneven splits are exact.
  */
-import { Tensor } from '../tensor/tensor.js';
 import type { Module } from '../nn/module.js';
 import type { Criterion } from '../nn/criterion.js';
 import type { OptimMethod } from '../optim/optim-method.js';
@@ -39,11 +38,6 @@ export interface DistriOptimizerConfig {
   /** weight slices (default: one per partition that trains, at least 1) */
   slices?: number;
   progress?: ProgressMode;
-  /**
-   * Straggler handling as BigDL: drop the slowest `dropPercentage` of gradient contributions;
-   * if fewer than `minContributions` of the tasks contribute, the iteration's update is discarded.
-   */
-  dropPercentage?: number;
 }
 
 /** Splits `total` over weights proportionally (largest remainders). */
@@ -67,7 +61,7 @@ export function proportionalSplit(total: number, sizes: readonly number[]): numb
 let jobCounter = 0;
 
 export class DistriOptimizer {
-  private readonly cfg: Required<Omit<DistriOptimizerConfig, 'slices' | 'dropPercentage'>> & { slices?: number };
+  private readonly cfg: Required<Omit<DistriOptimizerConfig, 'slices'>> & { slices?: number };
   private validation: { trigger: Trigger; data: PartitionedDataset<Sample>; methods: ValidationMethod[]; batchSize: number } | undefined;
   private checkpoint: { dir: string; trigger: Trigger } | undefined;
   readonly validationHistory: ValidationReport[] = [];
@@ -204,4 +198,3 @@ export class DistriOptimizer {
   }
 }
 
-export { Tensor };
