@@ -11,7 +11,6 @@ import { MiniBatch, Sample, SampleToMiniBatch } from '../data/sample.js';
 import { ReplicaPool, concatRows } from '../engine/local/replica-pool.js';
 import { defaultCores } from './executor.js';
 import type { ValidationMethod, ValidationResult } from './validation.js';
-import { MSECriterion } from '../nn/criterion.js';
 
 /** What inference accepts: Samples, MiniBatches, or feature tensors (one per record). */
 export type PredictItem = Sample | MiniBatch | Tensor;
@@ -70,7 +69,7 @@ async function forEachOutput(model: Module<any, any>, data: PredictData, opts: P
   try {
     for await (const b of batches(data, batchSize)) {
       // a lone small batch is not worth starting workers for
-      if (!pool && cores > 1 && b.size >= 2 * cores) pool = await ReplicaPool.start({ model, criterion: new MSECriterion(), replicas: cores });
+      if (!pool && cores > 1 && b.size >= 2 * cores) pool = await ReplicaPool.start({ model, replicas: cores });
       let out: Activity;
       if (pool) out = await pool.predict(b.input);
       else {

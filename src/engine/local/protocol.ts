@@ -21,7 +21,8 @@ export type ToReplica =
       backend: 'native' | 'reference';
       threads: number;
       model: Uint8Array;
-      criterion: Uint8Array;
+      /** null for a pool that only predicts */
+      criterion: Uint8Array | null;
       weights: TensorDesc;
       gradients: TensorDesc;
     }

@@ -15,7 +15,8 @@ import { describe, type FromReplica, type InputDesc, type OutputData, type ToRep
 
 export interface ReplicaPoolOptions {
   model: Module<any, any>;
-  criterion: Criterion<any, any>;
+  /** needed for trainStep; a pool only used for predict can do without */
+  criterion?: Criterion<any, any>;
   replicas: number;
   /** intra-op threads per replica (default 1) */
   threadsPerReplica?: number;
@@ -132,8 +133,8 @@ export class ReplicaPool {
     if (!Number.isInteger(n) || n < 1) throw new RangeError(`ReplicaPool: replicas must be a positive integer, got ${n}`);
     const { weights } = opts.model.getParameters({ shared: true });
     const modelBytes = serializeObject(opts.model);
-    const criterionBytes = serializeObject(opts.criterion);
-    const sizeAverage = (opts.criterion as { sizeAverage?: boolean }).sizeAverage !== false;
+    const criterionBytes = opts.criterion ? serializeObject(opts.criterion) : null;
+    const sizeAverage = (opts.criterion as { sizeAverage?: boolean } | undefined)?.sizeAverage !== false;
     const url = new URL('./replica-worker.js', import.meta.url);
     const replicas = Array.from({ length: n }, (_, i) => {
       const gradients = Tensor.zeros([weights.numel], { shared: true });

@@ -38,12 +38,13 @@ function handle(msg: ToReplica): FromReplica {
       setBackend(msg.backend);
       setThreads(msg.threads);
       model = deserializeObject(msg.model) as Module<any, any>;
-      criterion = deserializeObject(msg.criterion) as Criterion<any, any>;
+      criterion = msg.criterion ? (deserializeObject(msg.criterion) as Criterion<any, any>) : undefined;
       model.bindParameters(materialize(msg.weights), materialize(msg.gradients));
       return { kind: 'ready' };
     }
     case 'train': {
-      const m = model!, c = criterion!;
+      const m = model!, c = criterion;
+      if (!c) throw new Error('this replica pool was started without a criterion: it can predict but not train');
       // dropout and other random layers draw from a stream fixed by (run seed, iteration, replica)
       RNG.setSeed(msg.seed);
       const x = rows(msg.input, msg.rowStart, msg.rowEnd);
