@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * Benchmark entry point: `npm run bench -- <name> [options]` (also `bigdl bench <name>`).
- * Names: kernels, models. Later: scaling.
+ * Names: kernels, models, lenet, scaling.
  */
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -9,6 +9,7 @@ import { UsageError } from './harness.js';
 import { runKernelsBench } from './kernels.js';
 import { runModelsBench } from './models.js';
 import { runLenetBench } from './lenet.js';
+import { runScalingBench } from './scaling.js';
 
 export const USAGE = `usage: npm run bench -- <name> [--threads N]   (or: bigdl bench <name> [--threads N])
   kernels   sgemm and convolution GFLOP/s vs peak, OpenBLAS from C and PyTorch (threads: --threads N,
@@ -18,12 +19,18 @@ export const USAGE = `usage: npm run bench -- <name> [--threads N]   (or: bigdl 
             --only lenet,neumf,lstm,inception, --torch-as-installed: PyTorch without the bench's
             malloc and OpenBLAS settings)
   lenet     the demo's recipe (LeNet-5 on Fashion-MNIST) trained by BigDL.ts and PyTorch side by side:
-            per-epoch accuracy and training throughput (--epochs N, --threads N, --seed N, --lr-decay X)`;
+            per-epoch accuracy and training throughput (--epochs N, --threads N, --seed N, --lr-decay X)
+  scaling   DistriOptimizer with 1-8 workers on the local and Redis engines (LeNet-5, Inception-v1): compute,
+            parameter-sync and scheduling ms per iteration, sync share, samples/s, group scheduling K=1/10;
+            Redis workers in network namespaces over rate-limited links when root (--models lenet,inception
+            --workers 1,2,4,8 --engines local,redis --groups 1,10 --inception-groups 1 --iterations N
+            --lenet-batch 64 --inception-batch 4 (per worker) --link 1gbit --delay 0.2ms --no-netns)`;
 
 const BENCHES: Record<string, (args: readonly string[]) => Promise<number>> = {
   kernels: runKernelsBench,
   models: runModelsBench,
   lenet: runLenetBench,
+  scaling: runScalingBench,
 };
 
 /** Runs benchmark `name`; resolves to the process exit code (2 for an unknown name or bad option). */
