@@ -20,6 +20,17 @@ export interface AllReduceOptions {
   fp16?: boolean;
 }
 
+/** How a slice's update is made: clipping and what the optim method's schedule may look at. */
+export interface ApplyOptions {
+  /** multiply the gradient first (L2-norm clipping: maxNorm / norm of the whole gradient) */
+  scale?: number;
+  /** then clamp every element into [min, max] (constant clipping) */
+  clamp?: [number, number];
+  loss?: number;
+  score?: number;
+  epoch?: number;
+}
+
 /** One task's contribution to an iteration: which task, and how many samples its gradient averages. */
 export interface Contribution {
   task: number;
@@ -65,13 +76,17 @@ export class AllReduceParameter {
     return `${this.job}/s/${version}/${slice}`;
   }
 
-  /** Driver: publishes version 0 of the weights and each slice's fresh optimizer state. */
-  async init(blocks: BlockStore, weights: Float32Array, method: OptimMethod): Promise<void> {
+  /**
+   * Driver: publishes version `version` (0 for a fresh start) of the weights and each slice's
+   * optimizer state: fresh, or the given per-slice states (a resumed run).
+   */
+  async init(blocks: BlockStore, weights: Float32Array, method: OptimMethod, states?: SavedState[], version = 0): Promise<void> {
     if (weights.length !== this.size) throw new RangeError(`AllReduceParameter.init: ${weights.length} weights for size ${this.size}`);
+    if (states && states.length !== this.slices) throw new RangeError(`AllReduceParameter.init: ${states.length} optimizer states for ${this.slices} slices`);
     for (let i = 0; i < this.slices; i++) {
       const [s, e] = this.sliceRange(i);
-      await blocks.put(this.weightKey(0, i), bytesOf(weights.slice(s, e)));
-      await blocks.put(this.stateKey(0, i), serializeObject(method.clone().saveState()));
+      await blocks.put(this.weightKey(version, i), bytesOf(weights.slice(s, e)));
+      await blocks.put(this.stateKey(version, i), serializeObject(states ? states[i] : method.clone().saveState()));
     }
   }
 
@@ -99,53 +114,103 @@ export class AllReduceParameter {
   }
 
   /**
-   * Sync task for slice i: sums the contributions' gradients (weighted by samples, so the result is
-   * the mean gradient over every sample of the iteration), applies `method` (a template: its state
-   * comes from the block store) to weight slice i of version `iteration`, and publishes version
-   * iteration + 1 of the slice and of its optimizer state. With `skip` the weights carry over
-   * unchanged (an iteration discarded because too few tasks contributed).
+   * The sample-weighted mean of slice i of the contributions' gradients for `iteration`: the mean
+   * gradient over every sample of the iteration, whatever the split.
    */
-  async aggregate(blocks: BlockStore, iteration: number, slice: number, contributions: Contribution[], method: OptimMethod,
-    opts: { loss?: number; skip?: boolean } = {}): Promise<void> {
+  async sumSlice(blocks: BlockStore, iteration: number, slice: number, contributions: Contribution[]): Promise<Float32Array> {
     const [s, e] = this.sliceRange(slice);
     const n = e - s;
-    const [wb, sb] = await blocks.getMany([this.weightKey(iteration, slice), this.stateKey(iteration, slice)]);
-    if (!wb || !sb) throw new Error(`AllReduceParameter: slice ${slice} of version ${iteration} (weights or optimizer state) is missing from the block store`);
-    const weights = new Float32Array(f32(wb));
-    if (!opts.skip && contributions.length > 0) {
-      const total = contributions.reduce((a, c) => a + c.samples, 0);
-      if (!(total > 0)) throw new RangeError('AllReduceParameter.aggregate: contributions processed no samples');
-      const grads = await blocks.getMany(contributions.map((c) => this.gradKey(iteration, slice, c.task)));
-      const sum = new Float32Array(n);
-      grads.forEach((g, k) => {
-        if (!g) throw new Error(`AllReduceParameter: gradient slice ${slice} of task ${contributions[k].task} for iteration ${iteration} is missing`);
-        const w = contributions[k].samples / total;
-        if (this.fp16) addHalf(sum, u16(g), w);
-        else {
-          const x = f32(g);
-          if (x.length !== n) throw new Error(`AllReduceParameter: gradient slice ${slice} of task ${contributions[k].task} has ${x.length} values, expected ${n}`);
-          for (let j = 0; j < n; j++) sum[j] += w * x[j];
-        }
-      });
-      const m = method.clone();
-      m.loadState(deserializeObject(sb) as SavedState);
-      if (opts.loss !== undefined) m.state.loss = opts.loss;
-      m.step(new Tensor(weights, [n]), new Tensor(sum, [n]), opts.loss);
-      await blocks.put(this.stateKey(iteration + 1, slice), serializeObject(m.saveState()));
-    } else {
-      await blocks.put(this.stateKey(iteration + 1, slice), sb);
-    }
-    await blocks.put(this.weightKey(iteration + 1, slice), bytesOf(weights));
+    const total = contributions.reduce((a, c) => a + c.samples, 0);
+    if (!(total > 0)) throw new RangeError('AllReduceParameter: the contributions processed no samples');
+    const grads = await blocks.getMany(contributions.map((c) => this.gradKey(iteration, slice, c.task)));
+    const sum = new Float32Array(n);
+    grads.forEach((g, k) => {
+      if (!g) throw new Error(`AllReduceParameter: gradient slice ${slice} of task ${contributions[k].task} for iteration ${iteration} is missing`);
+      const w = contributions[k].samples / total;
+      if (this.fp16) addHalf(sum, u16(g), w);
+      else {
+        const x = f32(g);
+        if (x.length !== n) throw new Error(`AllReduceParameter: gradient slice ${slice} of task ${contributions[k].task} has ${x.length} values, expected ${n}`);
+        for (let j = 0; j < n; j++) sum[j] += w * x[j];
+      }
+    });
+    return sum;
   }
 
-  /** Driver: drops the blocks of iterations before `keepFrom` (weights, states and gradients). */
-  async collect(blocks: BlockStore, keepFrom: number, tasks: number): Promise<void> {
+  /**
+   * Applies `method` (a template: its state comes from the block store) to weight slice i of
+   * version `iteration` with `gradient` (already summed; clipped here when asked), and publishes
+   * version iteration + 1 of the slice and of its optimizer state. With a null gradient the weights
+   * and state carry over unchanged (an iteration discarded: too few contributions, non-finite loss).
+   * Returns the learning rate the update used.
+   */
+  async applySlice(blocks: BlockStore, iteration: number, slice: number, gradient: Float32Array | null, method: OptimMethod,
+    opts: ApplyOptions = {}): Promise<number> {
+    const [wb, sb] = await blocks.getMany([this.weightKey(iteration, slice), this.stateKey(iteration, slice)]);
+    if (!wb || !sb) throw new Error(`AllReduceParameter: slice ${slice} of version ${iteration} (weights or optimizer state) is missing from the block store`);
+    const m = method.clone();
+    m.loadState(deserializeObject(sb) as SavedState);
+    if (!gradient) {
+      await blocks.put(this.stateKey(iteration + 1, slice), sb);
+      await blocks.put(this.weightKey(iteration + 1, slice), wb);
+      return m.getLearningRate();
+    }
+    const weights = new Float32Array(f32(wb));
+    const g = opts.scale !== undefined && opts.scale !== 1 ? gradient.map((x) => x * opts.scale!) : gradient;
+    if (opts.clamp) {
+      const [lo, hi] = opts.clamp;
+      for (let j = 0; j < g.length; j++) g[j] = g[j] < lo ? lo : g[j] > hi ? hi : g[j];
+    }
+    if (opts.loss !== undefined) m.state.loss = opts.loss;
+    if (opts.score !== undefined) m.state.score = opts.score;
+    if (opts.epoch !== undefined) m.state.epoch = opts.epoch;
+    m.step(new Tensor(weights, [weights.length]), new Tensor(g, [g.length]), opts.loss);
+    await blocks.put(this.stateKey(iteration + 1, slice), serializeObject(m.saveState()));
+    await blocks.put(this.weightKey(iteration + 1, slice), bytesOf(weights));
+    return m.getLearningRate();
+  }
+
+  /** Sync task for slice i: sumSlice then applySlice (skip: carry the slice over unchanged). */
+  async aggregate(blocks: BlockStore, iteration: number, slice: number, contributions: Contribution[], method: OptimMethod,
+    opts: ApplyOptions & { skip?: boolean } = {}): Promise<number> {
+    const skip = opts.skip || contributions.length === 0;
+    const sum = skip ? null : await this.sumSlice(blocks, iteration, slice, contributions);
+    return this.applySlice(blocks, iteration, slice, sum, method, opts);
+  }
+
+  /** Driver: the optimizer states of every slice of `version`, in slice order. */
+  async getStates(blocks: BlockStore, version: number): Promise<SavedState[]> {
+    const keys = Array.from({ length: this.slices }, (_, i) => this.stateKey(version, i));
+    return (await blocks.getMany(keys)).map((b, i) => {
+      if (!b) throw new Error(`AllReduceParameter: optimizer state of slice ${i}, version ${version} is missing from the block store`);
+      return deserializeObject(b) as SavedState;
+    });
+  }
+
+  /** Per-task facts of an iteration (loss, samples, finite gradient): group scheduling's agreement. */
+  metaKey(iteration: number, task: number): string {
+    return `${this.job}/m/${iteration}/${task}`;
+  }
+
+  /** Sum of squares of slice i's mean gradient (L2-norm clipping under group scheduling). */
+  squaresKey(iteration: number, slice: number): string {
+    return `${this.job}/q/${iteration}/${slice}`;
+  }
+
+  /** Mean gradient of slice i, kept between the two phases of L2-norm clipping. */
+  sumKey(iteration: number, slice: number): string {
+    return `${this.job}/sum/${iteration}/${slice}`;
+  }
+
+  /** Driver: drops the blocks of versions [from, keepFrom) (weights, states, gradients and per-iteration facts). */
+  async collect(blocks: BlockStore, keepFrom: number, tasks: number, from = keepFrom - 2): Promise<void> {
     const keys: string[] = [];
-    for (let v = Math.max(0, keepFrom - 2); v < keepFrom; v++) {
+    for (let v = Math.max(0, from); v < keepFrom; v++) {
       for (let i = 0; i < this.slices; i++) {
-        keys.push(this.weightKey(v, i), this.stateKey(v, i));
+        keys.push(this.weightKey(v, i), this.stateKey(v, i), this.squaresKey(v, i), this.sumKey(v, i));
         for (let t = 0; t < tasks; t++) keys.push(this.gradKey(v, i, t));
       }
+      for (let t = 0; t < tasks; t++) keys.push(this.metaKey(v, t));
     }
     await blocks.delete(keys);
   }

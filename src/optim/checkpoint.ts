@@ -3,7 +3,7 @@
  * the optimiser's state. Written atomically (temp file + rename), so a crash while writing keeps
  * the previous checkpoint.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Module } from '../nn/module.js';
 import { loadModel, saveModel } from '../serialization/index.js';
@@ -63,4 +63,22 @@ export function copyState(from: Module<any, any>, to: Module<any, any>, source: 
   }
   src.forEach((p, i) => dst[i].weight.copy_(p.weight));
   sb.forEach((b, i) => db[i].tensor.copy_(b.tensor));
+}
+
+/**
+ * The checkpoint to resume from: `path` itself when it is a file, else the latest checkpoint in the
+ * directory `path` (checkpoint.bigdl, or the highest checkpoint.<iteration>.bigdl). With
+ * missingOk, no checkpoint there gives undefined (start afresh) instead of an error.
+ */
+export async function findCheckpoint(path: string, missingOk = false): Promise<string | undefined> {
+  const info = await stat(path).catch(() => undefined);
+  if (info?.isFile()) return path;
+  if (info?.isDirectory()) {
+    const names = await readdir(path);
+    if (names.includes('checkpoint.bigdl')) return join(path, 'checkpoint.bigdl');
+    const numbered = names.map((n) => /^checkpoint\.(\d+)\.bigdl$/.exec(n)).filter((m) => m !== null).sort((a, b) => Number(b![1]) - Number(a![1]));
+    if (numbered.length) return join(path, numbered[0]![0]);
+  }
+  if (missingOk) return undefined;
+  throw new RangeError(`resume: no checkpoint at ${path} (expected a checkpoint file, or a directory holding checkpoint.bigdl or checkpoint.<iteration>.bigdl)`);
 }

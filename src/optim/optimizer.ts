@@ -28,7 +28,7 @@ import type { ValidationMethod, ValidationResult } from './validation.js';
 import type { TrainSummary, ValidationSummary } from '../summary/summary.js';
 import { chooseExecutor, defaultCores, type Executor, type ExecutorKind } from './executor.js';
 import { Progress, type ProgressMode } from './progress.js';
-import { readCheckpoint, writeCheckpoint, type CheckpointState } from './checkpoint.js';
+import { findCheckpoint, readCheckpoint, writeCheckpoint, type CheckpointState } from './checkpoint.js';
 
 export type TrainingData = DataSet<Sample> | DataSet<MiniBatch>;
 
@@ -42,6 +42,8 @@ export interface OptimizerConfig {
   trainingSet: TrainingData | PartitionedDataset<Sample>;
   /** distributed training: gradients travel as float16 */
   fp16?: boolean;
+  /** distributed training: iterations per submission (group scheduling, default 1) */
+  groupSize?: number;
   criterion: Criterion<any, any>;
   /** default: SGD with learning rate 0.01 */
   optimMethod?: OptimMethod;
@@ -99,6 +101,7 @@ export class Optimizer {
   private readonly trainingSet: TrainingData;
   private distributed: PartitionedDataset<Sample> | undefined;
   private fp16 = false;
+  private groupSize: number | undefined;
   private readonly batchSize: number | undefined;
   private endWhen: Trigger;
   private readonly seed: number;
@@ -111,7 +114,8 @@ export class Optimizer {
   private trainSummary: TrainSummary | undefined;
   private validationSummary: ValidationSummary | undefined;
   private clip: { kind: 'constant'; min: number; max: number } | { kind: 'l2'; maxNorm: number } | undefined;
-  private resumeFrom: string | undefined;
+  private resumeFrom: { path: string; missingOk: boolean } | undefined;
+  private drop: { dropPercentage: number; maxDropPercentage: number; warmupIterations: number } | undefined;
   private validationCallbacks: ((report: ValidationReport, model: Module<any, any>) => void | Promise<void>)[] = [];
   /** the executor chosen by the last optimize(), for reports */
   lastExecutor: { description: string; measured: Partial<Record<ExecutorKind, number>> } | undefined;
@@ -128,6 +132,7 @@ export class Optimizer {
       if (cfg.batchSize === undefined) throw new RangeError('Optimizer: distributed training needs batchSize (the global mini-batch)');
       this.distributed = cfg.trainingSet as PartitionedDataset<Sample>;
       this.fp16 = cfg.fp16 ?? false;
+      this.groupSize = cfg.groupSize;
     } else if (!(cfg.trainingSet instanceof DataSet)) {
       throw new TypeError('Optimizer: trainingSet must be a DataSet (DataSet.array(samples), readers in bigdl-ts/data) or a partitioned dataset (Engine.init(...).parallelize/textFile/...)');
     }
@@ -162,9 +167,21 @@ export class Optimizer {
     return this;
   }
 
-  /** Continues from a checkpoint file written by setCheckpoint: weights, optimiser state, position. */
-  resume(checkpointPath: string): this {
-    this.resumeFrom = checkpointPath;
+  /**
+   * Continues from a checkpoint written by setCheckpoint (weights, optimiser state, position): a
+   * file, or a directory (its latest checkpoint). With missingOk, a directory without one starts
+   * afresh, so rerunning the same command after a crash resumes it.
+   */
+  resume(path: string, opts: { missingOk?: boolean } = {}): this {
+    this.resumeFrom = { path, missingOk: opts.missingOk ?? false };
+    return this;
+  }
+
+  /**
+   * Distributed training only: BigDL's straggler drop (see DistriOptimizer.setDropModuleProperty).
+   */
+  setDropModuleProperty(dropPercentage: number, maxDropPercentage: number, warmupIterations = 20): this {
+    this.drop = { dropPercentage, maxDropPercentage, warmupIterations };
     return this;
   }
 
@@ -299,8 +316,9 @@ export class Optimizer {
     const progress = new Progress(this.progressMode);
     const state: TrainingState = { epoch: 1, iteration: 0, epochFinished: false, loss: undefined, score: undefined };
     let skipBatches = 0;
-    if (this.resumeFrom) {
-      const ck = await readCheckpoint(this.resumeFrom, this.model);
+    const resumePath = this.resumeFrom && await findCheckpoint(this.resumeFrom.path, this.resumeFrom.missingOk);
+    if (resumePath) {
+      const ck = await readCheckpoint(resumePath, this.model);
       if (ck.seed !== this.seed) throw new RangeError(`Optimizer.resume: the checkpoint was trained with seed ${ck.seed}, this optimizer has seed ${this.seed}; give the same seed`);
       this.optimMethod.loadState(ck.optimMethod);
       Object.assign(state, { epoch: ck.epoch, iteration: ck.iteration, epochFinished: ck.epochFinished, loss: ck.loss ?? undefined, score: ck.score ?? undefined });
@@ -310,8 +328,8 @@ export class Optimizer {
         state.epochFinished = false;
         skipBatches = 0;
       }
-      this.lastCheckpoint = this.resumeFrom;
-      progress.line(`resumed from ${this.resumeFrom} at epoch ${state.epoch}, iteration ${state.iteration}`);
+      this.lastCheckpoint = resumePath;
+      progress.line(`resumed from ${resumePath} at epoch ${state.epoch}, iteration ${state.iteration}`);
     }
     const first = await this.firstItem(this.trainingSet);
     const firstBatch = await (async () => {
@@ -403,7 +421,7 @@ export class Optimizer {
     const { DistriOptimizer } = await import('../engine/distri-optimizer.js');
     const d = new DistriOptimizer({
       model: this.model, trainingSet, criterion: this.criterion, optimMethod: this.optimMethod, batchSize: this.batchSize!,
-      endWhen: this.endWhen, seed: this.seed, fp16: this.fp16, progress: this.progressMode,
+      endWhen: this.endWhen, seed: this.seed, fp16: this.fp16, groupSize: this.groupSize, progress: this.progressMode,
     });
     if (this.validation) {
       if (!(this.validation.data instanceof PartitionedDataset)) {
@@ -411,13 +429,17 @@ export class Optimizer {
       }
       d.setValidation(this.validation.trigger, this.validation.data as PartitionedDataset<Sample>, this.validation.methods, this.validation.batchSize);
     }
-    if (this.checkpoint) d.setCheckpoint(this.checkpoint.dir, this.checkpoint.trigger);
-    if (this.clip || this.trainSummary || this.resumeFrom) {
-      throw new Error('Optimizer: gradient clipping, train summaries and resume are not supported for distributed training yet');
+    if (this.checkpoint) d.setCheckpoint(this.checkpoint.dir, this.checkpoint.trigger, { overwrite: this.checkpoint.overwrite });
+    if (this.resumeFrom) d.resume(this.resumeFrom.path, { missingOk: this.resumeFrom.missingOk });
+    d.setGradientClipping(this.clip ?? null).setTrainSummary(this.trainSummary).setValidationSummary(this.validationSummary);
+    if (this.drop) d.setDropModuleProperty(this.drop.dropPercentage, this.drop.maxDropPercentage, this.drop.warmupIterations);
+    for (const cb of this.validationCallbacks) d.onValidation(cb);
+    try {
+      return await d.optimize();
+    } finally {
+      this.validationHistory.push(...d.validationHistory);
+      this.lastCheckpoint = d.lastCheckpoint;
     }
-    const model = await d.optimize();
-    this.validationHistory.push(...d.validationHistory);
-    return model;
   }
 
   private batchesPerEpoch(): number | undefined {
