@@ -5,6 +5,7 @@
 #include <immintrin.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 #include <cstdint>
@@ -652,6 +653,70 @@ napi_value AllFinite(napi_env env, napi_callback_info info) {
   return boolean(env, bad == 0);
 }
 
+// One pass of SGD over contiguous n elements (the rule of src/optim/sgd.ts; the reference is
+// src/backend/reference/core.ts sgdUpdate):
+//   d = g + wd*w;  b = first ? d : mom*b + (1-damp)*d;  d = nesterov ? d + mom*b : (mom ? b : d);  w -= lr*d
+// Args: n, w, wOff, g, gOff, buf (null without momentum), bufOff, lr, weightDecay, momentum,
+// dampening, nesterov, first.
+template <bool kDecay, bool kMomentum>
+void sgdLoop(int64_t lo, int64_t hi, float* w, const float* g, float* b, float nlr, float wd, float mom, float keep,
+             bool nesterov, bool first) {
+  for (int64_t i = lo; i < hi; i++) {
+    float d = g[i];
+    if (kDecay) d = d + wd * w[i];
+    if (kMomentum) {
+      const float v = first ? d : mom * b[i] + keep * d;
+      b[i] = v;
+      d = nesterov ? d + mom * v : v;
+    }
+    w[i] = w[i] + nlr * d;
+  }
+}
+
+napi_value SgdUpdate(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  const int64_t n = a.i64(0);
+  size_t wl = 0, gl = 0, bl = 0;
+  float* w = a.f32(1, &wl);
+  const int64_t wOff = a.i64(2);
+  const float* g = a.f32(3, &gl);
+  const int64_t gOff = a.i64(4);
+  float* b = a.isNull(5) ? nullptr : a.f32(5, &bl);
+  const int64_t bOff = a.i64(6);
+  const float nlr = float(-a.num(7)), wd = float(a.num(8)), mom = float(a.num(9)), keep = float(1.0 - a.num(10));
+  const bool nesterov = a.flag(11), first = a.flag(12);
+  if (!a.ok || n < 0) return a.bad("sgdUpdate");
+  const bool momentum = mom != 0.0f;
+  if (wOff < 0 || gOff < 0 || wOff + n > int64_t(wl) || gOff + n > int64_t(gl) ||
+      (momentum && (!b || bOff < 0 || bOff + n > int64_t(bl))))
+    return fail(env, "bigdl native sgdUpdate: a buffer is too short for the range (or the momentum buffer is missing)");
+  float* W = w + wOff;
+  const float* G = g + gOff;
+  float* B = momentum ? b + bOff : nullptr;
+  const auto run = [&](int64_t lo, int64_t hi) {
+    if (wd != 0.0f) {
+      if (momentum) sgdLoop<true, true>(lo, hi, W, G, B, nlr, wd, mom, keep, nesterov, first);
+      else sgdLoop<true, false>(lo, hi, W, G, B, nlr, wd, mom, keep, nesterov, first);
+    } else {
+      if (momentum) sgdLoop<false, true>(lo, hi, W, G, B, nlr, wd, mom, keep, nesterov, first);
+      else sgdLoop<false, false>(lo, hi, W, G, B, nlr, wd, mom, keep, nesterov, first);
+    }
+  };
+  if (n < 4 * kParallelGrain) {
+    run(0, n);
+  } else {
+#pragma omp parallel
+    {
+      const int64_t t = omp_get_thread_num(), T = omp_get_num_threads();
+      // chunks aligned to 16 floats so that no two threads share a cache line
+      const int64_t chunk = ((n + T - 1) / T + 15) / 16 * 16;
+      const int64_t lo = std::min(n, t * chunk), hi = std::min(n, lo + chunk);
+      run(lo, hi);
+    }
+  }
+  return undefined(env);
+}
+
 }  // namespace
 
 void registerCore(napi_env env, napi_value exports) {
@@ -666,6 +731,7 @@ void registerCore(napi_env env, napi_value exports) {
   defineFunction(env, exports, "indexSelect", IndexSelect);
   defineFunction(env, exports, "indexAdd", IndexAdd);
   defineFunction(env, exports, "allFinite", AllFinite);
+  defineFunction(env, exports, "sgdUpdate", SgdUpdate);
 }
 
 }  // namespace bigdl

@@ -1,9 +1,14 @@
-// GEMM through OpenBLAS (the OpenMP build, so it shares one thread pool with oneDNN) and the
-// thread setting for both libraries.
+// GEMM through oneDNN's dnnl_sgemm (JIT, uses the widest vector ISA the CPU has) or OpenBLAS (the
+// OpenMP build, so it shares one thread pool with oneDNN), and the thread setting for both
+// libraries. Which library serves a call and when a call runs on one thread are decided here
+// (figures in docs/ARCHITECTURE.md, "GEMM through oneDNN's sgemm").
 #include <cblas.h>
+#include <dnnl.h>
 #include <omp.h>
 
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 
 #include "napi_util.h"
 
@@ -18,6 +23,32 @@ bool matrixFits(int64_t off, int64_t rows, int64_t cols, int64_t ld, size_t len)
   return off >= 0 && ld >= cols && off + (rows - 1) * ld + cols <= int64_t(len);
 }
 
+enum class GemmLib { Dnnl = 0, OpenBlas = 1 };
+
+// BIGDL_GEMM=openblas|dnnl when the addon loads (default dnnl); setGemmLibrary changes it later.
+GemmLib initialLib() {
+  const char* e = std::getenv("BIGDL_GEMM");
+  return e && std::strcmp(e, "openblas") == 0 ? GemmLib::OpenBlas : GemmLib::Dnnl;
+}
+GemmLib gemmLib = initialLib();
+
+// Below this many multiply-adds (m*n*k) a call runs on the calling thread: waking the passive
+// OpenMP workers (and waiting at the barrier for one the OS has descheduled, on a busy machine)
+// costs more than splitting the work saves: 2^24 multiply-adds take ~90 us on one AVX-512 core.
+constexpr int64_t kGemmSerialBelow = int64_t(1) << 24;
+
+// Runs f with OpenMP's thread count set to 1 for the calling thread (not inside a parallel region,
+// where the libraries already run serially), then restores it.
+template <typename F>
+void serially(F f) {
+  if (omp_in_parallel()) return f();
+  const int prev = omp_get_max_threads();
+  if (prev == 1) return f();
+  omp_set_num_threads(1);
+  f();
+  omp_set_num_threads(prev);
+}
+
 struct GemmCall {
   bool ta, tb;
   int64_t m, n, k;
@@ -29,10 +60,23 @@ struct GemmCall {
     return matrixFits(aOff + aExtra, ta ? k : m, ta ? m : k, lda, alen) &&
            matrixFits(bOff + bExtra, tb ? n : k, tb ? k : n, ldb, blen) && matrixFits(cOff + cExtra, m, n, ldc, clen);
   }
-  void run(int64_t da, int64_t db, int64_t dc) const {
-    if (m == 0 || n == 0) return;
+  void openblas(int64_t da, int64_t db, int64_t dc) const {
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n), int(k),
                 alpha, a + aOff + da, int(lda), b + bOff + db, int(ldb), beta, c + cOff + dc, int(ldc));
+  }
+  // dnnl_sgemm is row-major with the same argument meanings as cblas_sgemm(CblasRowMajor, ...).
+  // k == 0 (C = beta*C) stays with OpenBLAS, as does any call oneDNN refuses.
+  void dnnl(int64_t da, int64_t db, int64_t dc) const {
+    if (k == 0 || dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, alpha, a + aOff + da, lda, b + bOff + db, ldb, beta,
+                             c + cOff + dc, ldc) != dnnl_success) {
+      openblas(da, db, dc);
+    }
+  }
+  void run(int64_t da, int64_t db, int64_t dc) const {
+    if (m == 0 || n == 0) return;
+    const auto call = [&] { gemmLib == GemmLib::Dnnl ? dnnl(da, db, dc) : openblas(da, db, dc); };
+    if (m * n * k < kGemmSerialBelow) serially(call);
+    else call();
   }
 };
 
@@ -94,6 +138,17 @@ napi_value SetThreads(napi_env env, napi_callback_info info) {
 
 napi_value GetThreads(napi_env env, napi_callback_info) { return number(env, omp_get_max_threads()); }
 
+// setGemmLibrary(0 = dnnl, 1 = openblas): for measurements and parity tests of both paths.
+napi_value SetGemmLibrary(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  const int lib = a.i32(0);
+  if (!a.ok || lib < 0 || lib > 1) return a.bad("setGemmLibrary");
+  gemmLib = GemmLib(lib);
+  return undefined(env);
+}
+
+napi_value GetGemmLibrary(napi_env env, napi_callback_info) { return number(env, int(gemmLib)); }
+
 }  // namespace
 
 void registerGemm(napi_env env, napi_value exports) {
@@ -101,6 +156,8 @@ void registerGemm(napi_env env, napi_value exports) {
   defineFunction(env, exports, "gemmBatched", GemmBatched);
   defineFunction(env, exports, "setThreads", SetThreads);
   defineFunction(env, exports, "getThreads", GetThreads);
+  defineFunction(env, exports, "setGemmLibrary", SetGemmLibrary);
+  defineFunction(env, exports, "getGemmLibrary", GetGemmLibrary);
 }
 
 }  // namespace bigdl

@@ -194,6 +194,17 @@ export interface CoreKernels {
     src: F32, srcOff: number, alpha: number): number;
   /** true when x[off .. off+n) has no NaN or infinity */
   allFinite(x: F32, off: number, n: number): boolean;
+  /**
+   * One fused SGD update of n contiguous weights w from gradients g (g is not modified), in
+   * float32, per element:
+   *   d = g + weightDecay*w
+   *   with momentum != 0: b = first ? d : momentum*b + (1 - dampening)*d (stored in buf);
+   *                       d = nesterov ? d + momentum*b : b
+   *   w = w - lr*d
+   * `buf` may be null when momentum is 0.
+   */
+  sgdUpdate(n: number, w: F32, wOff: number, g: F32, gOff: number, buf: F32 | null, bufOff: number,
+    lr: number, weightDecay: number, momentum: number, dampening: number, nesterov: boolean, first: boolean): void;
   /** Threads for this backend's own pools (OpenBLAS and oneDNN share one OpenMP pool). */
   setThreads(n: number): void;
   getThreads(): number;

@@ -1,4 +1,4 @@
-import { add, mul } from '../tensor/ops.js';
+import { backend } from '../backend/registry.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { checkHyper, OptimMethod, type LearningRateOptions } from './optim-method.js';
 
@@ -49,22 +49,20 @@ export class SGD extends OptimMethod {
     }
   }
 
+  /**
+   * One fused pass over the slice (the backend's sgdUpdate: weight decay, momentum, dampening,
+   * Nesterov and the update together), so a step reads w, g and the momentum buffer once each.
+   */
   protected update(w: Tensor, g: Tensor, lr: number): void {
     const n = w.numel;
-    let d = g;
-    if (this.weightDecay !== 0) d = add(g, w, this.weightDecay, this.scratch('grad', n));
+    let buf: Tensor | null = null, first = false;
     if (this.momentum !== 0) {
-      const first = !this.hasBuffer('momentumBuffer');
-      const buf = this.buffer('momentumBuffer', n);
-      if (first) buf.copy_(d);
-      else {
-        mul(buf, this.momentum, buf);
-        add(buf, d, 1 - this.dampening, buf);
-      }
-      if (this.nesterov) d = add(d, buf, this.momentum, this.scratch('grad', n));
-      else d = buf;
+      first = !this.hasBuffer('momentumBuffer');
+      buf = this.buffer('momentumBuffer', n);
     }
-    add(w, d, -lr, w);
+    backend().sgdUpdate(n, w.data as Float32Array, w.offset, g.data as Float32Array, g.offset,
+      buf ? (buf.data as Float32Array) : null, buf ? buf.offset : 0, lr, this.weightDecay, this.momentum, this.dampening,
+      this.nesterov, first);
   }
 
   protected create(): SGD {

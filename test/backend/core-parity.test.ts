@@ -8,6 +8,13 @@ import { RandomGenerator } from '../../src/tensor/random.js';
 import { Tensor } from '../../src/tensor/tensor.js';
 import * as ops from '../../src/tensor/ops.js';
 import { assertClose, assertTensorClose, awkwardTensor, nativeAvailable, randInt } from '../helpers.js';
+import { loadAddon, type NativeAddon } from '../../src/backend/native/addon.js';
+
+function nativeAddon(): NativeAddon {
+  const l = loadAddon();
+  if (!l.ok) throw new Error(l.reason);
+  return l.addon;
+}
 
 const run = nativeAvailable() ? describe : describe.skip;
 const kinds = ['contiguous', 'padded', 'permuted'] as const;
@@ -164,25 +171,64 @@ run('native core kernels match the reference', () => {
     }
   });
 
-  it('gemm: all transposes, odd sizes, offsets and padded leading dimensions', () => {
+  // the addon serves gemm from oneDNN's dnnl_sgemm (default) or OpenBLAS: both must match
+  for (const [lib, name] of [[0, 'dnnl_sgemm'], [1, 'OpenBLAS']] as const) {
+    it(`gemm (${name}): all transposes, odd sizes, offsets and padded leading dimensions`, () => {
+      const nat = getBackend('native'), ref = getBackend('reference');
+      const addon = nativeAddon();
+      const before = addon.getGemmLibrary() as number;
+      addon.setGemmLibrary(lib);
+      try {
+        for (let trial = 0; trial < 44; trial++) {
+          // trials 40..43: big enough for the threaded path (>= 2^24 multiply-adds), and k = 0
+          const big = trial >= 40 && trial < 42, empty = trial >= 42;
+          const [m, n, k] = big ? [260 + trial, 257, 255] : [randInt(rng, 1, 37), randInt(rng, 1, 37), empty ? 0 : randInt(rng, 1, 37)];
+          const ta = trial % 2 === 1, tb = (trial >> 1) % 2 === 1;
+          const [ar, ac] = ta ? [k, m] : [m, k];
+          const [br, bc] = tb ? [n, k] : [k, n];
+          const lda = Math.max(1, ac + randInt(rng, 0, 3)), ldb = Math.max(1, bc + randInt(rng, 0, 3)), ldc = n + randInt(rng, 0, 3);
+          const aOff = randInt(rng, 0, 4), bOff = randInt(rng, 0, 4), cOff = randInt(rng, 0, 4);
+          const a = Tensor.rand([aOff + Math.max(ar, 1) * lda], -1, 1, rng).data as Float32Array;
+          const b = Tensor.rand([bOff + Math.max(br, 1) * ldb], -1, 1, rng).data as Float32Array;
+          const c0 = Tensor.rand([cOff + m * ldc], -1, 1, rng).data as Float32Array;
+          const [alpha, beta] = [trial % 3 === 0 ? 1 : 0.7, trial % 4 === 0 ? 0 : 0.3];
+          // beta = 0 must ignore C entirely, NaN included
+          if (beta === 0) c0[cOff] = NaN;
+          const cn = c0.slice(), cr = c0.slice();
+          nat.gemm(ta, tb, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, cn, cOff, ldc);
+          ref.gemm(ta, tb, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, cr, cOff, ldc);
+          // compare everything, including the padding between rows, which must be untouched
+          assertClose(cn, cr, `gemm (${name}) ta=${ta} tb=${tb} ${m}x${n}x${k}`, 1e-5, big ? 1e-4 : 1e-5);
+        }
+      } finally {
+        addon.setGemmLibrary(before);
+      }
+    });
+  }
+
+  it('sgdUpdate: weight decay, momentum (first and later steps), dampening, Nesterov, offsets, threaded sizes', () => {
     const nat = getBackend('native'), ref = getBackend('reference');
-    for (let trial = 0; trial < 40; trial++) {
-      const [m, n, k] = [randInt(rng, 1, 37), randInt(rng, 1, 37), randInt(rng, 1, 37)];
-      const ta = trial % 2 === 1, tb = (trial >> 1) % 2 === 1;
-      const [ar, ac] = ta ? [k, m] : [m, k];
-      const [br, bc] = tb ? [n, k] : [k, n];
-      const lda = ac + randInt(rng, 0, 3), ldb = bc + randInt(rng, 0, 3), ldc = n + randInt(rng, 0, 3);
-      const aOff = randInt(rng, 0, 4), bOff = randInt(rng, 0, 4), cOff = randInt(rng, 0, 4);
-      const a = Tensor.rand([aOff + ar * lda], -1, 1, rng).data as Float32Array;
-      const b = Tensor.rand([bOff + br * ldb], -1, 1, rng).data as Float32Array;
-      const c0 = Tensor.rand([cOff + m * ldc], -1, 1, rng).data as Float32Array;
-      const [alpha, beta] = [trial % 3 === 0 ? 1 : 0.7, trial % 4 === 0 ? 0 : 0.3];
-      const cn = c0.slice(), cr = c0.slice();
-      nat.gemm(ta, tb, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, cn, cOff, ldc);
-      ref.gemm(ta, tb, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, cr, cOff, ldc);
-      // compare everything, including the padding between rows, which must be untouched
-      assertClose(cn, cr, `gemm ta=${ta} tb=${tb} ${m}x${n}x${k}`, 1e-5, 1e-5);
+    const configs: [number, number, number, boolean][] = [
+      [0, 0, 0, false], [1e-3, 0, 0, false], [0, 0.9, 0, false], [5e-4, 0.9, 0.9, false], [1e-2, 0.8, 0, true], [0, 0.5, 0.25, false]];
+    for (const [ci, [wd, mom, damp, nesterov]] of configs.entries()) {
+      for (const n of [1, 37, 1000, 300_001]) {
+        const off = [0, 3, 5][ci % 3];
+        const w0 = Tensor.rand([off + n + 2], -1, 1, rng).data as Float32Array;
+        const g = Tensor.rand([off + n + 1], -1, 1, rng).data as Float32Array;
+        const wn = w0.slice(), wr = w0.slice();
+        const bn = mom ? new Float32Array(n + 7) : null, br = mom ? new Float32Array(n + 7) : null;
+        for (let step = 0; step < 3; step++) {
+          const lr = 0.1 / (step + 1);
+          nat.sgdUpdate(n, wn, off, g, off, bn, 7, lr, wd, mom, damp, nesterov, step === 0);
+          ref.sgdUpdate(n, wr, off, g, off, br, 7, lr, wd, mom, damp, nesterov, step === 0);
+          const what = `sgdUpdate wd=${wd} momentum=${mom} dampening=${damp} nesterov=${nesterov} n=${n} step ${step}`;
+          assertClose(wn, wr, `${what}: weights`, 1e-6, 1e-7);
+          if (bn) assertClose(bn, br!, `${what}: momentum buffer`, 1e-6, 1e-7);
+        }
+      }
     }
+    assert.throws(() => nat.sgdUpdate(10, new Float32Array(5), 0, new Float32Array(10), 0, null, 0, 0.1, 0, 0, 0, false, true), /too short/);
+    assert.throws(() => nat.sgdUpdate(4, new Float32Array(4), 0, new Float32Array(4), 0, null, 0, 0.1, 0, 0.9, 0, false, true), /momentum buffer/);
   });
 
   it('matmul, addmm and bmm through transposed and batched views', () => {

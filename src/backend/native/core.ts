@@ -95,6 +95,9 @@ export function nativeCore(addon: NativeAddon): CoreKernels {
     allFinite(x: F32, off: number, n: number) {
       return a.allFinite(x, off, n) as boolean;
     },
+    sgdUpdate(n, w, wOff, g, gOff, buf, bufOff, lr, weightDecay, momentum, dampening, nesterov, first) {
+      a.sgdUpdate(n, w, wOff, g, gOff, buf, bufOff, lr, weightDecay, momentum, dampening, nesterov, first);
+    },
     setThreads(n) {
       a.setThreads(n);
     },

@@ -225,6 +225,22 @@ export const referenceCore: CoreKernels = {
     return true;
   },
 
+  sgdUpdate(n, w, wOff, g, gOff, buf, bufOff, lr, weightDecay, momentum, dampening, nesterov, first) {
+    const f = Math.fround;
+    const nlr = f(-lr), wd = f(weightDecay), mom = f(momentum), keep = f(1 - dampening);
+    if (mom !== 0 && !buf) throw new RangeError('sgdUpdate: momentum needs a buffer');
+    for (let i = 0; i < n; i++) {
+      let d = g[gOff + i];
+      if (wd !== 0) d = f(d + f(wd * w[wOff + i]));
+      if (mom !== 0) {
+        const v = first ? d : f(f(mom * buf![bufOff + i]) + f(keep * d));
+        buf![bufOff + i] = v;
+        d = nesterov ? f(d + f(mom * v)) : v;
+      }
+      w[wOff + i] = f(w[wOff + i] + f(nlr * d));
+    }
+  },
+
   setThreads(n) {
     threads = n;
   },
