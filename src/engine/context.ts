@@ -16,6 +16,11 @@ import type { RedisClusterOptions } from './cluster/redis-cluster.js';
 import type { BlockStore, Cluster, Json } from './cluster/types.js';
 import { CsvDataset, PartitionedDataset, sourceDeps, type DatasetHost } from './dataset.js';
 import { checkSplittableEncoding, resolveFiles, shareParts, textSplits } from './sources.js';
+import { parquetDataset, type ParquetFileOptions } from './sources-parquet.js';
+import { sqlDataset, type SqlOptions } from './sources-sql.js';
+
+export type { ParquetFileOptions } from './sources-parquet.js';
+export type { SqlOptions, SqlParams } from './sources-sql.js';
 
 export interface EngineInitOptions {
   /** `local` / `local[N]` / `local[*]` (default: worker processes on this machine), or
@@ -168,6 +173,31 @@ export class EngineContext implements DatasetHost {
     const share = shareParts(sizes, partitions);
     const total = share.reduce((a, b) => a + b, 0);
     return new CsvDataset<Row>(this, sourceDeps.csv(files, share, JSON.parse(JSON.stringify(csv)) as Json, arrays ?? false), total);
+  }
+
+  /**
+   * Rows of Parquet files (path, directory, glob or list), as objects keyed by column. The footers
+   * are read now: a file that is not parquet, or lacks one of `columns`, fails here naming it. The
+   * row groups of all files are cut into `partitions` runs of near-equal row counts (at most one
+   * partition per row group); workers read only their row groups (./sources-parquet.ts). INT64
+   * columns arrive as bigint, timestamps and dates as Date.
+   */
+  parquetFile<Row = Record<string, unknown>>(paths: string | readonly string[], options: ParquetFileOptions = {}): PartitionedDataset<Row> {
+    this.checkOpen('parquetFile');
+    return parquetDataset<Row>(this, paths, options);
+  }
+
+  /**
+   * The rows of a DuckDB SELECT query (it may read CSV/Parquet/JSON files itself), as objects keyed
+   * by column. The query is checked here, on the driver (bad SQL rejects naming the query and
+   * DuckDB's message); each partition's worker runs it and keeps one hash bucket of the rows,
+   * sorted by all columns, so recomputing a lost partition gives the same rows (./sources-sql.ts).
+   * The query must return the same rows every time it runs (no random(), no unordered LIMIT).
+   * BIGINT columns arrive as bigint (cast in SQL for numbers), DECIMAL as number, dates as Date.
+   */
+  async sql<Row = Record<string, unknown>>(query: string, options: SqlOptions = {}): Promise<PartitionedDataset<Row>> {
+    this.checkOpen('sql');
+    return sqlDataset<Row>(this, query, options);
   }
 
   /** Deletes this context's blocks and stops the cluster if the context started it. */
