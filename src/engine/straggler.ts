@@ -54,7 +54,8 @@ export function settleBy<T>(promises: readonly Promise<T>[], deadlineMs: number)
       clearTimeout(timer);
       resolve(out.slice());
     };
-    const timer = setTimeout(finish, Math.max(0, deadlineMs));
+    // setTimeout treats Infinity as 1 ms: no deadline means no timer
+    const timer = Number.isFinite(deadlineMs) ? setTimeout(finish, Math.max(0, deadlineMs)) : undefined;
     if (left === 0) finish();
     promises.forEach((p, i) => p.then((v) => {
       out[i] = v;
