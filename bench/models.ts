@@ -140,7 +140,11 @@ export async function measureAsync(fn: () => Promise<unknown>, cfg: LoopTiming):
   return { iters: n, medianMs: median, minMs: times[0] };
 }
 
-/** One executor's training loop state: its SGD (own momentum buffer) and gradient buffer. */
+/**
+ * One executor's training loop state: its SGD (own momentum buffer). Gradients go to the
+ * executor's own buffer, as the Optimizer does (for `threads` that is the model's gradient buffer,
+ * so no copy per step).
+ */
 class OursRunner {
   readonly sgd = new SGD({ learningRate: LEARNING_RATE, momentum: MOMENTUM, dampening: 0 });
   readonly gradients: Tensor;
@@ -148,7 +152,7 @@ class OursRunner {
   losses: number[] = [];
 
   constructor(readonly exec: Executor, private readonly input: Activity, private readonly target: Activity) {
-    this.gradients = Tensor.zeros([exec.weights.numel]);
+    this.gradients = exec.gradients;
   }
 
   /** forward + backward (executor) + SGD update of the flat weights */

@@ -13,7 +13,6 @@ import type { ConvParams } from '../src/backend/backend.js';
 import { backend, setThreads } from '../src/backend/registry.js';
 import type { Activity, Module } from '../src/nn/module.js';
 import { SGD } from '../src/optim/sgd.js';
-import { Tensor } from '../src/tensor/tensor.js';
 import { LEARNING_RATE, MOMENTUM, modelCases } from './models.js';
 import { fmt, formatTable } from './table.js';
 
@@ -138,7 +137,6 @@ async function main(): Promise<void> {
   const input = rows === c.batch ? data.input : narrowRows(data.input, rows);
   const target = rows === c.batch ? data.target : narrowRows(data.target, rows);
   const { weights, gradients } = model.getParameters();
-  const grads = Tensor.zeros([gradients.numel]);
   const sgd = new SGD({ learningRate: LEARNING_RATE, momentum: MOMENTUM, dampening: 0 });
   patchBackend();
   wrapModule(model, 'm');
@@ -161,8 +159,7 @@ async function main(): Promise<void> {
     const out = phase('forward', () => model.forward(input));
     phase('criterion fwd+bwd', () => { criterion.forward(out, target); criterion.backward(out, target); });
     phase('backward', () => model.backward(input, criterion.gradInput));
-    phase('copy gradients', () => grads.copy_(gradients));
-    phase('SGD step', () => sgd.step(weights, grads));
+    phase('SGD step', () => sgd.step(weights, gradients));
   };
   for (let i = 0; i < 3; i++) step();
   recording = true;

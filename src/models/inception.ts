@@ -56,7 +56,8 @@ export interface InceptionV1Options {
 /** conv1 … inception 4a: [N, 3, 224, 224] → [N, 512, 14, 14]. */
 function stem(): Sequential {
   return new Sequential()
-    .add(xconv(3, 64, 7, 2, 3).setName('conv1/7x7_s2'))
+    // as BigDL's Inception_v1: no gradient w.r.t. the images (propagateBack false)
+    .add(xconv(3, 64, 7, 2, 3).setPropagateBack(false).setName('conv1/7x7_s2'))
     .add(new ReLU())
     .add(new SpatialMaxPooling(3, 3, 2, 2).ceil().setName('pool1/3x3_s2'))
     .add(new SpatialCrossMapLRN(5, 0.0001, 0.75).setName('pool1/norm1'))

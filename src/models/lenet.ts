@@ -13,12 +13,15 @@ import { requirePositiveInt } from './util.js';
  *
  *   Reshape [1, 28, 28] → conv 1→6 5x5 → Tanh → max 2x2 → conv 6→12 5x5 → Tanh → max 2x2
  *   → Reshape [192] → Linear 192→100 → Tanh → Linear 100→classNum → LogSoftMax
+ *
+ * conv1 computes no gradient w.r.t. the images (propagateBack false): nothing reads it, and it
+ * was a quarter of a training step; the model's gradInput is zeros.
  */
 export function LeNet5(classNum = 10): Sequential {
   requirePositiveInt('LeNet5', 'classNum', classNum);
   return new Sequential()
     .add(new Reshape([1, 28, 28]))
-    .add(new SpatialConvolution(1, 6, 5, 5).setName('conv1_5x5'))
+    .add(new SpatialConvolution(1, 6, 5, 5, 1, 1, 0, 0, 1, { propagateBack: false }).setName('conv1_5x5'))
     .add(new Tanh())
     .add(new SpatialMaxPooling(2, 2, 2, 2))
     .add(new SpatialConvolution(6, 12, 5, 5).setName('conv2_5x5'))

@@ -21,6 +21,11 @@ export interface ConvOptions {
   dilationH?: number;
   weightInit?: InitializationMethod;
   biasInit?: InitializationMethod;
+  /**
+   * BigDL's propagateBack (default true). false: backward computes no gradient w.r.t. the input
+   * (gradInput is zeros): for a first layer on data, whose input gradient nobody reads.
+   */
+  propagateBack?: boolean;
 }
 
 /**
@@ -34,6 +39,8 @@ export class SpatialConvolution extends Module {
   private readonly conv: Conv2dOptions;
   private gradWeightTmp = Tensor.empty([0]);
   private gradBiasTmp = Tensor.empty([0]);
+  /** see ConvOptions.propagateBack; models saved before it existed load as true */
+  propagateBack = true;
 
   constructor(readonly nInputPlane: number, readonly nOutputPlane: number, readonly kW: number, readonly kH: number,
     readonly dW = 1, readonly dH = 1, readonly padW = 0, readonly padH = 0, readonly nGroup = 1, opts: ConvOptions = {}) {
@@ -47,7 +54,16 @@ export class SpatialConvolution extends Module {
     this.conv = { stride: [dH, dW], padding: [padH, padW], dilation: [opts.dilationH ?? 1, opts.dilationW ?? 1], groups: nGroup };
     this.weight = this.registerParameter('weight', Tensor.empty([nOutputPlane, nInputPlane / nGroup, kH, kW]));
     this.bias = opts.withBias === false ? null : this.registerParameter('bias', Tensor.empty([nOutputPlane]));
+    this.propagateBack = opts.propagateBack ?? true;
     this.reset(opts.weightInit, opts.biasInit);
+  }
+
+  /** BigDL's setPropagateBack: false skips the input gradient (gradInput becomes zeros). */
+  setPropagateBack(propagate: boolean): this {
+    // a fresh buffer: the zeros a non-propagating backward returns are never written
+    if (!propagate && this.propagateBack !== false) this.gradInput = Tensor.empty([0]);
+    this.propagateBack = propagate;
+    return this;
   }
 
   reset(weightInit: InitializationMethod = Default, biasInit: InitializationMethod = Default): this {
@@ -82,7 +98,8 @@ export class SpatialConvolution extends Module {
     const x = this.batched(input);
     const gy = gradOutput.ndim === 3 ? gradOutput.unsqueeze(0) : gradOutput;
     const gi = ensureShape(this.gradInput.ndim === 3 ? this.gradInput.unsqueeze(0) : this.gradInput, x.shape);
-    ops.conv2dBackwardData(gy, this.weight.weight, x.shape, this.conv, gi);
+    // not propagating: gi stays the zeros it was allocated with (setPropagateBack resets it)
+    if (this.propagateBack !== false) ops.conv2dBackwardData(gy, this.weight.weight, x.shape, this.conv, gi);
     this.gradInput = this.unbatched(gi, input, this.gradInput);
     return this.gradInput;
   }
@@ -99,7 +116,7 @@ export class SpatialConvolution extends Module {
   }
 
   protected override extraRepr(): string {
-    const g = this.nGroup > 1 ? `, groups ${this.nGroup}` : '';
+    const g = (this.nGroup > 1 ? `, groups ${this.nGroup}` : '') + (this.propagateBack === false ? ', no input gradient' : '');
     return `(${this.nInputPlane} -> ${this.nOutputPlane}, ${this.kW}x${this.kH}, ${this.dW},${this.dH}, ${this.padW},${this.padH}${g})`;
   }
 }

@@ -242,6 +242,30 @@ function assertBinomial(count: number, n: number, q: number, what: string): void
 for (const name of backendsUnderTest()) {
   describe(`spatial layers on ${name}`, () => {
     // ---- SpatialConvolution ------------------------------------------------------------------
+    it('SpatialConvolution propagateBack false: zeros for gradInput, the same parameter gradients', () => {
+      setBackend(name);
+      const rng = new RandomGenerator(21);
+      const a = new SpatialConvolution(3, 4, 3, 3, 1, 1, 1, 1);
+      const b = new SpatialConvolution(3, 4, 3, 3, 1, 1, 1, 1, 1, { propagateBack: false });
+      b.weight.weight.copy_(a.weight.weight);
+      b.bias!.weight.copy_(a.bias!.weight);
+      const x = randn([2, 3, 5, 6], rng), gy = randn([2, 4, 5, 6], rng);
+      a.forward(x);
+      b.forward(x);
+      const ga = a.backward(x, gy), gb = b.backward(x, gy);
+      assert.ok(ga.abs().sum().item() > 0);
+      assert.deepEqual(gb.shape, x.shape);
+      assert.equal(gb.abs().sum().item(), 0);
+      assertTensorClose(b.weight.gradient, a.weight.gradient, 'weight gradient', 1e-6, 1e-6);
+      assertTensorClose(b.bias!.gradient, a.bias!.gradient, 'bias gradient', 1e-6, 1e-6);
+      assert.match(b.toString(), /no input gradient/);
+      // switching it off after propagating: the returned buffer is zeros, not the last gradient
+      a.setPropagateBack(false);
+      assert.equal(a.backward(x, gy).abs().sum().item(), 0);
+      a.setPropagateBack(true);
+      assertTensorClose(a.backward(x, gy), ga, 'propagating again', 1e-6, 1e-6);
+    });
+
     it('SpatialConvolution: values against the direct 7-loop definition', () => {
       setBackend(name);
       const rng = new RandomGenerator(1);
