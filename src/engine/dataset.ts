@@ -41,12 +41,27 @@ export interface DatasetHost {
   checkOpen(what: string): void;
 }
 
-/** What mapPartitions / foreachPartition functions get as their third argument. */
+/**
+ * What mapPartitions / foreachPartition functions get as their third argument: where they run, and
+ * the worker's block store and cache, so a function can read a large value once per worker (a
+ * model, a lookup table) by the block key given in its JSON args, as distributed predict does.
+ */
 export interface PartitionInfo {
   partition: number;
   workerId: string;
   taskId: string;
+  /** cores this worker offers its tasks */
+  cores: number;
+  blocks: BlockStore;
+  /** worker-local, kept between tasks; may be empty on any call (a new worker), so only a cache */
+  cache: Map<string, unknown>;
 }
+
+/**
+ * Marks datasets without an import: nn/Module.predict recognises a PartitionedDataset by it and only
+ * then loads the engine (Symbol.for, so it is the same symbol in every copy of this module).
+ */
+export const PARTITIONED_DATASET: unique symbol = Symbol.for('bigdl.PartitionedDataset');
 
 type Fn<A extends unknown[], R> = ((...args: A) => R) | FnRef;
 
@@ -63,6 +78,7 @@ type Dep =
   | { kind: 'exchange'; mode: 'roundRobin' | 'random'; seed: number; parent: PartitionedDataset<any> };
 
 export class PartitionedDataset<T> {
+  readonly [PARTITIONED_DATASET] = true;
   /** unique within its context */
   readonly id: number;
   private cached = false;

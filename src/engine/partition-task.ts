@@ -10,15 +10,20 @@
  *
  * Items are structured-clone values (numbers, strings, booleans, null, plain objects and arrays,
  * typed arrays, Maps, Sets, Dates); they cross processes with v8.serialize: class instances arrive
- * as plain objects, functions are refused.
+ * as plain objects, functions are refused. Samples and Tensors (also inside arrays: zip pairs,
+ * glom groups) are the exception: ./item-codec.ts carries them as themselves.
  */
 import { mkdir, open, rename, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { deserialize, serialize } from 'node:v8';
 import { readCsv, readCsvRows, type CsvOptions, type CsvStats } from '../data/csv.js';
 import { epochGenerator } from '../data/seed.js';
+import { Tensor } from '../tensor/tensor.js';
+import { Sample } from '../data/sample.js';
 import { fnRef, loadFn } from './cluster/ship.js';
 import type { BlockStore, FnRef, Json, TaskContext } from './cluster/types.js';
+import type { PartitionInfo } from './dataset.js';
+import { decodeItems, encodeItems } from './item-codec.js';
 
 /** The reference workers use to run dataset tasks. */
 export const DATASET_TASK: FnRef = fnRef(import.meta.url, 'datasetTask');
@@ -188,7 +193,8 @@ async function exchange(action: Extract<Action, { kind: 'exchange' }>, plan: Pla
   return { count, sizes: buckets.map((b) => b.length) };
 }
 
-const info = (ctx: TaskContext): Json => ({ partition: ctx.partition, workerId: ctx.workerId, taskId: ctx.taskId });
+const info = (ctx: TaskContext): PartitionInfo =>
+  ({ partition: ctx.partition, workerId: ctx.workerId, taskId: ctx.taskId, cores: ctx.cores, blocks: ctx.blocks, cache: ctx.cache });
 
 // ---- computing a partition ----
 
@@ -199,7 +205,7 @@ export async function* chunks(plan: Plan, env: Env): AsyncGenerator<unknown[]> {
       for (const key of plan.keys) {
         const bytes = await env.ctx.blocks.get(key);
         if (bytes === undefined) throw new Error(`block ${key} is missing from the block store (was its dataset's context closed?)`);
-        const items = deserialize(bytes) as unknown[];
+        const items = deserializeItems(bytes) as unknown[];
         yield* slices(items);
       }
       return;
@@ -571,15 +577,22 @@ function toLine(x: unknown): string {
   if (typeof x === 'string') return x;
   if (typeof x === 'number' || typeof x === 'boolean' || typeof x === 'bigint') return String(x);
   if (ArrayBuffer.isView(x)) return JSON.stringify(Array.from(x as unknown as ArrayLike<number>));
-  return JSON.stringify(x) ?? String(x);
+  return JSON.stringify(x, lineValue) ?? String(x);
+}
+
+/** Tensors as nested arrays (a prediction saves as `[0.1,0.9]`), Samples as { features, label }, not as their fields. */
+function lineValue(_key: string, v: unknown): unknown {
+  if (v instanceof Tensor) return v.toNested();
+  if (v instanceof Sample) return { features: v.features, label: v.label };
+  return v;
 }
 
 // ---- moving values ----
 
-/** v8.serialize with an error that says which values cannot travel. */
+/** v8.serialize (Samples and Tensors through ./item-codec.ts) with an error that says which values cannot travel. */
 export function serializeItems(value: unknown, what: string): Uint8Array {
   try {
-    return serialize(value);
+    return serialize(encodeItems(value));
   } catch (e) {
     throw new Error(`${what}: the items cannot be sent between processes (${(e as Error).message}); ` +
       'items must be structured-clone values: numbers, strings, plain objects and arrays, typed arrays (no functions)');
@@ -593,11 +606,16 @@ export async function pack(value: unknown, blocks: BlockStore, key: string): Pro
   return { block: key };
 }
 
+/** The inverse of serializeItems. */
+export function deserializeItems(bytes: Uint8Array): unknown {
+  return decodeItems(deserialize(bytes));
+}
+
 export async function unpack(packed: Json, blocks: BlockStore): Promise<unknown> {
   const p = packed as unknown as Packed;
-  if ('b64' in p) return deserialize(Buffer.from(p.b64, 'base64'));
+  if ('b64' in p) return deserializeItems(Buffer.from(p.b64, 'base64'));
   const bytes = await blocks.get(p.block);
   if (bytes === undefined) throw new Error(`result block ${p.block} is missing from the block store`);
   await blocks.delete([p.block]);
-  return deserialize(bytes);
+  return deserializeItems(bytes);
 }

@@ -2,9 +2,17 @@ import { Tensor } from '../tensor/tensor.js';
 import { RNG } from '../tensor/random.js';
 import { shapeStr, type Shape } from '../tensor/shape.js';
 import { ModuleNode } from './node.js';
-// type-only: the predictor imports nn, so it is loaded lazily where used
+// type-only: the predictor and the distributed engine import nn, so they are loaded lazily where used
 import type { PredictData, PredictOptions } from '../optim/predictor.js';
 import type { ValidationMethod, ValidationResult } from '../optim/validation.js';
+import type { PartitionedDataset } from '../engine/dataset.js';
+import type { DistriPredictOptions, PredictRecord } from '../engine/distri-predict.js';
+import type { Sample } from '../data/sample.js';
+
+/** A PartitionedDataset carries this brand (engine/dataset.ts), so recognising one needs no import of the engine. */
+const PARTITIONED_DATASET = Symbol.for('bigdl.PartitionedDataset');
+const isPartitioned = (x: unknown): x is PartitionedDataset<any> =>
+  typeof x === 'object' && x !== null && (x as Record<symbol, unknown>)[PARTITIONED_DATASET] === true;
 
 /** A module's input or output: a tensor, or a table (array) of activities, as in Torch. */
 export type Activity = Tensor | Activity[];
@@ -189,25 +197,42 @@ export abstract class Module<In extends Activity = Tensor, Out extends Activity 
    * With no arguments: switches to evaluation mode (BigDL's `evaluate()`), returning this. With
    * data and validation methods: runs them over the data in evaluation mode, batched, on every
    * core, and resolves to one merged result per method (BigDL's `evaluate(dataset, methods)`).
+   * A PartitionedDataset of Samples is evaluated on its cluster: one task per partition, results
+   * merged here.
    */
   evaluate(): this;
-  evaluate(data: PredictData, methods: ValidationMethod[], opts?: PredictOptions): Promise<ValidationResult[]>;
-  evaluate(data?: PredictData, methods?: ValidationMethod[], opts?: PredictOptions): this | Promise<ValidationResult[]> {
+  evaluate(data: PredictData | PartitionedDataset<Sample>, methods: ValidationMethod[], opts?: PredictOptions): Promise<ValidationResult[]>;
+  evaluate(data?: PredictData | PartitionedDataset<Sample>, methods?: ValidationMethod[], opts?: PredictOptions): this | Promise<ValidationResult[]> {
     if (data === undefined) {
       this.setTrainingMode(false);
       return this;
     }
-    return import('../optim/predictor.js').then((p) => p.evaluate(this, data, methods ?? [], opts));
+    if (isPartitioned(data)) return import('../engine/distri-predict.js').then((d) => d.evaluateDataset(this, data, methods ?? [], opts));
+    const local = data as PredictData;
+    return import('../optim/predictor.js').then((p) => p.evaluate(this, local, methods ?? [], opts));
   }
 
-  /** The model's outputs for every record of `data` (Samples, MiniBatches or tensors), batched. */
-  predict(data: PredictData, opts?: PredictOptions): Promise<Activity> {
-    return import('../optim/predictor.js').then((p) => p.predict(this, data, opts));
+  /**
+   * The model's outputs for every record of `data` (Samples, MiniBatches or tensors), batched. Given
+   * a PartitionedDataset of Samples or Tensors, resolves to the dataset of outputs, one per record
+   * with the input's partitioning and order, computed on the cluster (lazily, with the weights of
+   * this call; see engine/distri-predict.ts).
+   */
+  predict<O extends Activity, T extends PredictRecord>(this: Module<any, O>, data: PartitionedDataset<T>, opts?: DistriPredictOptions): Promise<PartitionedDataset<O>>;
+  predict(data: PredictData, opts?: PredictOptions): Promise<Activity>;
+  predict(data: PredictData | PartitionedDataset<any>, opts?: PredictOptions): Promise<Activity | PartitionedDataset<Activity>> {
+    if (isPartitioned(data)) return import('../engine/distri-predict.js').then((d) => d.predictDataset(this, data, opts));
+    const local = data as PredictData;
+    return import('../optim/predictor.js').then((p) => p.predict(this, local, opts));
   }
 
-  /** The 0-based predicted class of every record (int32 [n]). */
-  predictClass(data: PredictData, opts?: PredictOptions): Promise<Tensor> {
-    return import('../optim/predictor.js').then((p) => p.predictClass(this, data, opts));
+  /** The 0-based predicted class of every record (int32 [n]; for a PartitionedDataset, a dataset of numbers in the same order). */
+  predictClass<T extends PredictRecord>(data: PartitionedDataset<T>, opts?: DistriPredictOptions): Promise<PartitionedDataset<number>>;
+  predictClass(data: PredictData, opts?: PredictOptions): Promise<Tensor>;
+  predictClass(data: PredictData | PartitionedDataset<any>, opts?: PredictOptions): Promise<Tensor | PartitionedDataset<number>> {
+    if (isPartitioned(data)) return import('../engine/distri-predict.js').then((d) => d.predictClassDataset(this, data, opts));
+    const local = data as PredictData;
+    return import('../optim/predictor.js').then((p) => p.predictClass(this, local, opts));
   }
 
   /** Sets training/evaluation mode here and in every child; containers with hidden replicas extend it. */

@@ -24,6 +24,10 @@ export interface PredictOptions {
 }
 
 async function* items(data: PredictData): AsyncIterable<PredictItem> {
+  if ((data as unknown as Record<symbol, unknown>)[Symbol.for('bigdl.PartitionedDataset')] === true) {
+    // these functions are the local path; Module's methods dispatch datasets to the engine
+    throw new TypeError('predict/evaluate: a PartitionedDataset runs on its cluster: call model.predict(ds), model.predictClass(ds) or model.evaluate(ds, methods)');
+  }
   if (data instanceof DataSet) yield* data.epoch(0);
   else yield* data as AsyncIterable<PredictItem>;
 }
