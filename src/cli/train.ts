@@ -15,7 +15,11 @@ import { Top1Accuracy } from '../optim/validation.js';
 import { TrainSummary, ValidationSummary } from '../summary/summary.js';
 import { saveModel } from '../serialization/index.js';
 import type { ExecutorKind } from '../optim/executor.js';
-import { CliUsageError, loadImageData, pixelStats, standardized } from './datasets.js';
+import { CliUsageError, loadImageData, pixelStats, standardized, type ImageData, type Normalization } from './datasets.js';
+import { imageFns, imageRecords } from './image-records.js';
+import { Engine } from '../engine/engine.js';
+import type { EngineContext } from '../engine/context.js';
+import type { Module } from '../nn/module.js';
 import { int, num, positive } from './args.js';
 
 export const TRAIN_USAGE = `usage: bigdl train [options]
@@ -34,8 +38,13 @@ options:
   --lr-decay X               BigDL's learningRateDecay: lr / (1 + iteration * X) (default 0.0003)
   --seed N                   seed for initial weights, data order and dropout (default 1)
   --out FILE                 where the best model goes (default models/lenet5-fashion-mnist.bigdl)
-  --checkpoint DIR           write a checkpoint every epoch into DIR
+  --checkpoint DIR           write a checkpoint every epoch into DIR, and resume from the one there:
+                             after a crash, rerunning the same command continues the run
   --resume FILE              continue from a checkpoint written by --checkpoint
+  --master M                 train distributed: local[N] (N worker processes here) or
+                             redis://host:6379 (workers started with bigdl worker --master ...)
+  --partitions N             distributed: partitions of the data (default: one per worker)
+  --group-size K             distributed: iterations per submission (group scheduling, default 1)
   --summary DIR              TensorBoard event files and JSON lines under DIR/<app>/train|validation
   --executor auto|threads|replicas   how to use the cores (default auto: measure both)
   --threads N                cores to use (default: BIGDL_THREADS or all)
@@ -62,6 +71,9 @@ export async function runTrain(argv: string[]): Promise<number> {
       summary: { type: 'string' },
       executor: { type: 'string', default: 'auto' },
       threads: { type: 'string' },
+      master: { type: 'string' },
+      partitions: { type: 'string' },
+      'group-size': { type: 'string', default: '1' },
       quiet: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -82,24 +94,61 @@ export async function runTrain(argv: string[]): Promise<number> {
   const seed = int('--seed', values.seed!, 0);
   const cores = values.threads === undefined ? undefined : int('--threads', values.threads, 1);
   const out = resolve(values.out!);
+  const groupSize = int('--group-size', values['group-size']!, 1);
+  const partitions = values.partitions === undefined ? undefined : int('--partitions', values.partitions, 1);
+  if (!values.master && (values.partitions !== undefined || groupSize !== 1)) throw new CliUsageError('--partitions and --group-size need --master');
 
   const started = performance.now();
   const data = loadImageData(values.data!, values['data-dir']);
   const norm = pixelStats(data.train);
-  const trainSet = standardized(data.train, norm), testSet = standardized(data.test, norm);
-  RNG.setSeed(seed);
-  const model = LeNet5(data.classes);
-  const optimizer = new Optimizer({
-    model, trainingSet: trainSet, criterion: new ClassNLLCriterion(),
-    optimMethod: new SGD({ learningRate: lr, momentum, dampening: 0, learningRateDecay: lrDecay }),
-    batchSize, endWhen: Trigger.maxEpoch(epochs), seed, executor, cores, progress: values.quiet ? 'quiet' : 'auto',
-  });
+  const ctx = values.master ? await Engine.init({ master: values.master }) : undefined;
+  try {
+    const sets = ctx ? await distributedSets(ctx, data, norm, partitions) : { train: standardized(data.train, norm), test: standardized(data.test, norm) };
+    RNG.setSeed(seed);
+    const model = LeNet5(data.classes);
+    const optimizer = new Optimizer({
+      model, trainingSet: sets.train, criterion: new ClassNLLCriterion(),
+      optimMethod: new SGD({ learningRate: lr, momentum, dampening: 0, learningRateDecay: lrDecay }),
+      batchSize, endWhen: Trigger.maxEpoch(epochs), seed, executor, cores, progress: values.quiet ? 'quiet' : 'auto',
+      groupSize: ctx ? groupSize : undefined,
+    });
+    return await train(optimizer, model, sets.test, { ...values, out, norm, data, started, where: values.master });
+  } finally {
+    await ctx?.close();
+  }
+}
+
+/** The splits as partitioned datasets of Samples on the cluster: bytes travel, workers standardise. */
+async function distributedSets(ctx: EngineContext, data: ImageData, norm: Normalization, partitions: number | undefined) {
+  const n = partitions ?? Math.max(1, (await ctx.cluster.workers()).length);
+  const norms = { mean: norm.mean, std: norm.std };
+  return {
+    train: ctx.parallelize(imageRecords(data.train), n).map(imageFns.toImageSample, norms),
+    test: ctx.parallelize(imageRecords(data.test), n).map(imageFns.toImageSample, norms),
+  };
+}
+
+interface TrainRun {
+  out: string;
+  norm: Normalization;
+  data: ImageData;
+  started: number;
+  where: string | undefined;
+  checkpoint?: string;
+  resume?: string;
+  summary?: string;
+  seed?: string;
+}
+
+async function train(optimizer: Optimizer, model: Module<any, any>, testSet: Parameters<Optimizer['setValidation']>[1], run: TrainRun): Promise<number> {
+  const { out, norm, data, started } = run;
+  const seed = Number(run.seed);
   optimizer.setValidation(Trigger.everyEpoch(), testSet, [new Top1Accuracy()], 1000);
-  if (values.checkpoint) optimizer.setCheckpoint(values.checkpoint, Trigger.everyEpoch());
-  if (values.resume) optimizer.resume(values.resume);
-  if (values.summary) {
+  if (run.checkpoint) optimizer.setCheckpoint(run.checkpoint, Trigger.everyEpoch()).resume(run.checkpoint, { missingOk: true });
+  if (run.resume) optimizer.resume(run.resume);
+  if (run.summary) {
     const app = `lenet5-${data.name}`;
-    optimizer.setTrainSummary(new TrainSummary(values.summary, app)).setValidationSummary(new ValidationSummary(values.summary, app));
+    optimizer.setTrainSummary(new TrainSummary(run.summary, app)).setValidationSummary(new ValidationSummary(run.summary, app));
   }
   const metadata = { task: 'image-classification', model: 'lenet5', dataset: data.name, classes: data.classes, normalization: norm, seed };
   let best = { accuracy: -1, epoch: 0 };
@@ -112,10 +161,14 @@ export async function runTrain(argv: string[]): Promise<number> {
     }
   });
   await optimizer.optimize();
+  if (optimizer.validationHistory.length === 0) {
+    console.log(`nothing to train: the checkpoint ${optimizer.lastCheckpoint ?? ''} is already at the end (--epochs); the model is in ${out}`);
+    return 0;
+  }
   const seconds = (performance.now() - started) / 1000;
   const history = optimizer.validationHistory.map((r) => `${(100 * r.results[0].value).toFixed(2)}`).join(' ');
   console.log(`per-epoch test accuracy (%): ${history}`);
   console.log(`best test accuracy ${(100 * best.accuracy).toFixed(2)}% at epoch ${best.epoch}; wall time ${seconds.toFixed(1)} s ` +
-    `(${optimizer.lastExecutor?.description ?? 'unknown executor'}); model saved to ${out}`);
+    `(${run.where ? `distributed on ${run.where}` : optimizer.lastExecutor?.description ?? 'unknown executor'}); model saved to ${out}`);
   return 0;
 }
