@@ -6,9 +6,9 @@
  *
  * Training iteration = forward + criterion + backward + SGD(momentum 0.9, dampening 0) update of
  * the flat parameters; inference = forward in evaluation mode. Our side runs on the executors of
- * src/optim/executor.ts: `chooseExecutor('auto')` on the real batch picks one (its two candidates'
- * ms/iteration are reported), then both executors are timed forced, and "ours" is the one auto
- * chose. Each model is measured in rounds (PyTorch, ours-threads, ours-replicas back to back) and
+ * src/optim/executor.ts: `chooseExecutor('auto')` on the real batch picks one for training and one
+ * for inference (its candidates' ms/iteration are reported), then both executors are timed
+ * forced, and "ours" is the one auto chose (per column). Each model is measured in rounds (PyTorch, ours-threads, ours-replicas back to back) and
  * the best median of each is kept, as the kernels bench does.
  */
 import { availableParallelism, loadavg } from 'node:os';
@@ -17,7 +17,7 @@ import { InceptionV1, LeNet5, NeuralCF, TextClassifier } from '../src/models/ind
 import type { Activity, Module } from '../src/nn/module.js';
 import { ClassNLLCriterion, type Criterion } from '../src/nn/criterion.js';
 import { BCECriterion } from '../src/nn/criterions.js';
-import { chooseExecutor, ReplicasExecutor, ThreadsExecutor, type Executor, type ExecutorKind } from '../src/optim/executor.js';
+import { AUTO_TIMING, chooseExecutor, ReplicasExecutor, ThreadsExecutor, type Executor, type ExecutorKind } from '../src/optim/executor.js';
 import { SGD } from '../src/optim/sgd.js';
 import { Tensor } from '../src/tensor/tensor.js';
 import { faster, geomean, randomF32, UsageError, type Timing } from './harness.js';
@@ -178,6 +178,9 @@ export interface ModelRow {
   error?: string;
   /** auto's choice and the ms/iteration it measured per candidate */
   chosen?: ExecutorKind;
+  /** auto's choice for inference (timed separately) and its medians */
+  chosenInfer?: ExecutorKind;
+  measuredInfer?: Partial<Record<ExecutorKind, number>>;
   chosenDescription?: string;
   measured: Partial<Record<ExecutorKind, number>>;
   ours: Partial<Record<ExecutorKind, OursTimes>>;
@@ -263,8 +266,10 @@ export async function runModel(c: ModelCase, threads: number, torch: TorchModels
   }
   const { input, target } = c.data();
   log(`${c.name}: choosing the executor (auto, batch ${c.batch})`);
-  const choice = await chooseExecutor(model, criterion, 'auto', threads, { input, target });
+  const choice = await chooseExecutor(model, criterion, 'auto', threads, { input, target }, { timeInference: true });
   row.chosen = choice.executor.kind;
+  row.chosenInfer = choice.inference?.kind;
+  row.measuredInfer = choice.inference?.measured ?? {};
   row.chosenDescription = choice.executor.description;
   row.measured = choice.measured;
   const execs: Executor[] = [choice.executor];
@@ -317,21 +322,22 @@ export function printModelsReport(rows: ModelRow[], threads: number, torchInfo: 
   const main = rows.map((r) => {
     if (r.error) failed++;
     const ours = r.chosen ? r.ours[r.chosen] : undefined;
-    const oT = perSecond(r.c.batch, ours?.train), oI = perSecond(r.c.batch, ours?.infer);
+    const oursInfer = r.chosenInfer ? r.ours[r.chosenInfer] : ours;
+    const oT = perSecond(r.c.batch, ours?.train), oI = perSecond(r.c.batch, oursInfer?.infer);
     const tT = r.error ? undefined : perSecond(r.c.batch, r.torch?.train), tI = r.error ? undefined : perSecond(r.c.batch, r.torch?.infer);
     const rT = oT !== undefined && tT !== undefined ? oT / tT : undefined;
     const rI = oI !== undefined && tI !== undefined ? oI / tI : undefined;
     if (rT !== undefined) trainRatios.push(rT);
     if (rI !== undefined) inferRatios.push(rI);
-    const cand = (k: ExecutorKind): string => fmt(r.measured[k], 1);
+    const cand = (k: ExecutorKind): string => `${fmt(r.measured[k], 1)} / ${fmt(r.measuredInfer?.[k], 1)}`;
     return [r.c.name + (r.error ? ' (!)' : ''), String(r.c.batch), rate(oT), rate(tT), ratio(rT), rate(oI), rate(tI), ratio(rI),
-      r.chosen ?? '-', cand('threads'), cand('replicas')];
+      `${r.chosen ?? '-'} / ${r.chosenInfer ?? r.chosen ?? '-'}`, cand('threads'), cand('replicas')];
   });
   const table = formatTable([
     { title: 'model' }, { title: 'batch', align: 'right' },
     { title: 'ours train/s', align: 'right' }, { title: 'torch train/s', align: 'right' }, { title: 'ratio', align: 'right' },
     { title: 'ours infer/s', align: 'right' }, { title: 'torch infer/s', align: 'right' }, { title: 'ratio', align: 'right' },
-    { title: 'executor' }, { title: 'auto: threads ms/it', align: 'right' }, { title: 'replicas ms/it', align: 'right' },
+    { title: 'executor train / infer' }, { title: 'auto: threads ms/it', align: 'right' }, { title: 'replicas ms/it', align: 'right' },
   ], main);
 
   const forced = rows.map((r) => {
@@ -365,6 +371,10 @@ export function printModelsReport(rows: ModelRow[], threads: number, torchInfo: 
     const best: ExecutorKind = r.ours.threads!.train.medianMs <= r.ours.replicas!.train.medianMs ? 'threads' : 'replicas';
     return best === r.chosen;
   });
+  const chosenRightInfer = rows.filter((r) => r.chosenInfer && r.ours.threads && r.ours.replicas).map((r) => {
+    const best: ExecutorKind = r.ours.threads!.infer.medianMs <= r.ours.replicas!.infer.medianMs ? 'threads' : 'replicas';
+    return best === r.chosenInfer;
+  });
   console.log([
     `BigDL.ts models benchmark: native backend, ${threads} thread(s); CPU: ${m.model}, ${m.cores} core(s)`,
     `PyTorch: ${torchInfo}`,
@@ -380,7 +390,9 @@ export function printModelsReport(rows: ModelRow[], threads: number, torchInfo: 
     ...rows.filter((r) => r.error).map((r) => `!! ${r.c.name}: ${r.error}`),
     '',
     'samples/s = batch / median iteration time; ratio = ours / torch (above 1: faster than PyTorch); "ours" = the executor ' +
-      'chooseExecutor(auto) picked from its 2+5 training steps per candidate (the "auto" ms/it columns)',
+      'chooseExecutor(auto, timeInference) picked, for training and for inference separately, from medians of ' +
+      `${AUTO_TIMING.minSteps}-${AUTO_TIMING.maxSteps} alternating steps per candidate after ${AUTO_TIMING.warmup} warm-up ` +
+      '(the "auto" ms/it columns: train / infer)',
     '',
     'ours with each executor forced (threads = 1 model x N intra-op threads; replicas = N workers x 1 thread):',
     forcedTable,
@@ -389,7 +401,8 @@ export function printModelsReport(rows: ModelRow[], threads: number, torchInfo: 
     ...details,
     '',
     `summary: train ${g(trainRatios)} PyTorch, inference ${g(inferRatios)} PyTorch (geomean over ${trainRatios.length} model(s)); ` +
-      `auto chose the faster executor for training in ${chosenRight.filter((x) => x).length}/${chosenRight.length}; ` +
+      `auto chose the faster executor for training in ${chosenRight.filter((x) => x).length}/${chosenRight.length}, ` +
+      `for inference in ${chosenRightInfer.filter((x) => x).length}/${chosenRightInfer.length}; ` +
       `${failed ? `${failed} row(s) FAILED; ` : ''}bench took ${fmt(seconds, 1)} s`,
   ].join('\n'));
   return failed ? 1 : 0;

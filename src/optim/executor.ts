@@ -125,18 +125,56 @@ export class ReplicasExecutor implements Executor {
 
 export interface ExecutorChoice {
   executor: Executor;
-  /** ms per step measured for each candidate, when measured */
+  /** ms per training step measured for each candidate (median), when measured */
   measured: Partial<Record<ExecutorKind, number>>;
+  /**
+   * auto with timeInference only: the faster executor for inference (forward in evaluation mode) and the medians it
+   * measured. It may differ from the training choice: a forward alone has less work per core to
+   * spread. `executor` is the training choice either way.
+   */
+  inference?: { kind: ExecutorKind; measured: Record<ExecutorKind, number> };
+}
+
+/** Steps of each candidate `chooseExecutor('auto')` runs before timing, and timed steps (at least, at most). */
+export const AUTO_TIMING = { warmup: 2, minSteps: 5, maxSteps: 9, minMs: 1500 };
+
+const median = (xs: number[]): number => {
+  const s = xs.slice().sort((a, b) => a - b), n = s.length;
+  return n % 2 ? s[n >> 1] : 0.5 * (s[(n >> 1) - 1] + s[n >> 1]);
+};
+
+/**
+ * Times candidates one call at a time, alternating them (the order flips every round, so neither
+ * always runs right after the other), after `warmup` untimed calls each, until each has
+ * minSteps samples and minMs has passed (or maxSteps samples): the medians. On a shared machine a
+ * burst of load then hits both candidates' samples alike instead of one candidate's whole run.
+ */
+async function timeAlternating(fns: (() => Promise<unknown>)[], t = AUTO_TIMING): Promise<number[]> {
+  for (const f of fns) for (let i = 0; i < t.warmup; i++) await f();
+  const samples: number[][] = fns.map(() => []);
+  const start = performance.now();
+  for (let round = 0; round < t.maxSteps; round++) {
+    if (round >= t.minSteps && performance.now() - start >= t.minMs) break;
+    const order = round % 2 ? fns.map((_, i) => fns.length - 1 - i) : fns.map((_, i) => i);
+    for (const i of order) {
+      const t0 = performance.now();
+      await fns[i]();
+      samples[i].push(performance.now() - t0);
+    }
+  }
+  return samples.map(median);
 }
 
 /**
- * Picks how to run: `threads`/`replicas` when asked, else (`auto`) times a few forward-backward
- * steps of each on a real batch — without applying any update, so the choice never changes the
- * trained weights — and keeps the faster. One core means `threads`.
+ * Picks how to run: `threads`/`replicas` when asked, else (`auto`) times forward-backward steps of
+ * each on a real batch — without applying any update, so the choice never changes the trained
+ * weights — and keeps the faster (medians of alternating steps after a warm-up, see
+ * timeAlternating); with `timeInference` it also times inference both ways and reports the faster
+ * in `inference`. One core means `threads`.
  */
 export async function chooseExecutor(
   model: Module<any, any>, criterion: Criterion<any, any>, mode: ExecutorKind | 'auto', cores: number,
-  sample: { input: Activity; target: Activity } | undefined,
+  sample: { input: Activity; target: Activity } | undefined, opts: { timeInference?: boolean } = {},
 ): Promise<ExecutorChoice> {
   if (mode === 'threads' || cores <= 1) return { executor: new ThreadsExecutor(model, criterion, cores), measured: {} };
   if (mode === 'replicas') return { executor: await ReplicasExecutor.start(model, criterion, cores), measured: {} };
@@ -146,22 +184,22 @@ export async function chooseExecutor(
   const replicas = await ReplicasExecutor.start(model, criterion, cores);
   // the pool moved the model's weights into shared memory; the threads executor uses those tensors
   const threadsShared = new ThreadsExecutor(model, criterion, cores);
-  const time = async (e: Executor): Promise<number> => {
-    for (let i = 0; i < 2; i++) await e.trainStep(sample.input, sample.target, e.gradients, 1);
-    const reps = 5;
-    const t0 = performance.now();
-    for (let i = 0; i < reps; i++) await e.trainStep(sample.input, sample.target, e.gradients, 1);
-    return (performance.now() - t0) / reps;
-  };
-  const measured = { replicas: await time(replicas), threads: await time(threadsShared) };
+  const execs = [threadsShared, replicas];
+  const train = await timeAlternating(execs.map((e) => () => e.trainStep(sample.input, sample.target, e.gradients, 1)));
+  const measured = { threads: train[0], replicas: train[1] };
+  let inference: ExecutorChoice['inference'];
+  if (opts.timeInference) {
+    const infer = await timeAlternating(execs.map((e) => () => e.predict(sample.input)));
+    inference = { kind: infer[0] <= infer[1] ? 'threads' : 'replicas', measured: { threads: infer[0], replicas: infer[1] } };
+  }
   model.namedBuffers().forEach((b, i) => b.tensor.copy_(savedBuffers[i]));
   model.zeroGradParameters();
   await replicas.pushBuffers();
   if (measured.threads <= measured.replicas) {
     await replicas.close();
-    return { executor: threadsShared, measured };
+    return { executor: threadsShared, measured, inference };
   }
-  return { executor: replicas, measured };
+  return { executor: replicas, measured, inference };
 }
 
 export function defaultCores(): number {

@@ -17,7 +17,7 @@ import { SGD } from '../../src/optim/sgd.js';
 import { Optimizer, NonFiniteLossError } from '../../src/optim/optimizer.js';
 import { Trigger } from '../../src/optim/trigger.js';
 import { Top1Accuracy } from '../../src/optim/validation.js';
-import { ThreadsExecutor, ReplicasExecutor } from '../../src/optim/executor.js';
+import { chooseExecutor, ThreadsExecutor, ReplicasExecutor } from '../../src/optim/executor.js';
 import { TrainSummary, ValidationSummary } from '../../src/summary/summary.js';
 import { loadModel } from '../../src/serialization/index.js';
 
@@ -124,6 +124,28 @@ describe('Optimizer (local)', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it("chooseExecutor('auto') times both executors for training (and inference when asked) without changing the weights", async () => {
+    setBackend('native');
+    const x = train.images.narrow(0, 0, 8).clone(), y = train.labels.narrow(0, 0, 8).clone();
+    RNG.setSeed(3);
+    const model = LeNet5();
+    const before = model.getParameters().weights.clone();
+    const choice = await chooseExecutor(model, new ClassNLLCriterion(), 'auto', 2, { input: x, target: y }, { timeInference: true });
+    try {
+      assert.ok(choice.measured.threads! > 0 && choice.measured.replicas! > 0);
+      assert.ok(choice.inference && choice.inference.measured.threads > 0 && choice.inference.measured.replicas > 0);
+      assert.equal(choice.executor.kind, choice.measured.threads! <= choice.measured.replicas! ? 'threads' : 'replicas');
+      assert.equal(choice.inference.kind, choice.inference.measured.threads <= choice.inference.measured.replicas ? 'threads' : 'replicas');
+      assert.deepEqual(choice.executor.weights.toArray(), before.toArray());
+      assert.ok(model.getParameters().gradients.toArray().every((v) => v === 0));
+    } finally {
+      await choice.executor.close();
+    }
+    const noInference = await chooseExecutor(LeNet5(), new ClassNLLCriterion(), 'auto', 2, { input: x, target: y });
+    assert.equal(noInference.inference, undefined);
+    await noInference.executor.close();
   });
 
   it('replicas and the single model compute the same batch gradient, also for uneven splits', async () => {
