@@ -717,6 +717,108 @@ napi_value SgdUpdate(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+// --- LSTM gate arithmetic, one call per time step (reference: src/backend/reference/core.ts) ---
+// Rows b < B; each operand is a row base (offset + b * rowStride) with contiguous elements. The gate
+// block G holds [i | f | g | o], n elements each. No threading: a step is a few tens of
+// microseconds, less than waking the pool.
+struct RowArg {
+  float* p = nullptr;
+  int64_t off = 0, row = 0;
+  size_t len = 0;
+  float* at(int64_t b) const { return p + off + b * row; }
+  // every row's [0, width) inside the array
+  bool fits(int64_t B, int64_t width) const {
+    if (B == 0 || width == 0) return true;
+    const int64_t last = off + (B - 1) * row;
+    return p && off >= 0 && last >= 0 && std::max(off, last) + width <= int64_t(len);
+  }
+};
+
+RowArg rowArg(Args& a, size_t i) {
+  RowArg r;
+  r.p = a.f32(i, &r.len);
+  r.off = a.i64(i + 1);
+  r.row = a.i64(i + 2);
+  return r;
+}
+
+// Row loops with restrict pointers, so that they vectorise (the rows of distinct operands never
+// overlap: each is a different state or gate tensor of one time step).
+void lstmCellRow(int64_t n, const float* __restrict g, const float* __restrict cp, float* __restrict c) {
+  const float *gi = g, *gf = g + n, *gg = g + 2 * n;
+  for (int64_t j = 0; j < n; j++) c[j] = gf[j] * cp[j] + gi[j] * gg[j];
+}
+void lstmHiddenRow(int64_t n, const float* __restrict o, const float* __restrict tc, float* __restrict h) {
+  for (int64_t j = 0; j < n; j++) h[j] = o[j] * tc[j];
+}
+void lstmBackwardRow(int64_t n, const float* __restrict g, const float* __restrict tc, const float* __restrict cp,
+                     const float* __restrict dh, float* __restrict dc, float* __restrict d, float* __restrict dcp) {
+  const float *gi = g, *gf = g + n, *gg = g + 2 * n, *go = g + 3 * n;
+  for (int64_t j = 0; j < n; j++) {
+    const float o = go[j], t = tc[j], y = dh[j];
+    d[3 * n + j] = (y * t) * o * (1.0f - o);
+    const float dcj = dc[j] + (y * o) * (1.0f - t * t);
+    dc[j] = dcj;
+    const float i = gi[j], f = gf[j], gj = gg[j];
+    d[j] = (dcj * gj) * i * (1.0f - i);
+    d[n + j] = (dcj * cp[j]) * f * (1.0f - f);
+    d[2 * n + j] = (dcj * i) * (1.0f - gj * gj);
+    dcp[j] = dcj * f;
+  }
+}
+std::vector<float>& lstmScratch(int64_t n) {
+  thread_local std::vector<float> v;
+  if (int64_t(v.size()) < n) v.resize(n);
+  return v;
+}
+
+// forward: G (pre-activations) -> activations in place; c = f*cp + i*g; tc = tanh(c); h = o*tc
+// Args: B, n, G(3), cp(3), c(3), tc(3), h(3)
+napi_value LstmGatesForward(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  const int64_t B = a.i64(0), n = a.i64(1);
+  RowArg G = rowArg(a, 2), cp = rowArg(a, 5), c = rowArg(a, 8), tc = rowArg(a, 11), h = rowArg(a, 14);
+  if (!a.ok || B < 0 || n < 0) return a.bad("lstmGatesForward");
+  if (!G.fits(B, 4 * n) || !cp.fits(B, n) || !c.fits(B, n) || !tc.fits(B, n) || !h.fits(B, n))
+    return fail(env, "bigdl native lstmGatesForward: a view lies outside its buffer");
+  for (int64_t b = 0; b < B; b++) {
+    float* g = G.at(b);
+    unaryContiguous(Sigmoid, 2 * n, g, g, 0, 0);
+    unaryContiguous(Tanh, n, g + 2 * n, g + 2 * n, 0, 0);
+    unaryContiguous(Sigmoid, n, g + 3 * n, g + 3 * n, 0, 0);
+    lstmCellRow(n, g, cp.at(b), c.at(b));
+    unaryContiguous(Tanh, n, c.at(b), tc.at(b), 0, 0);
+    lstmHiddenRow(n, g + 3 * n, tc.at(b), h.at(b));
+  }
+  return undefined(env);
+}
+
+// backward, from the activated gates G, tc = tanh(c), cp, dh and dc (dc += the path through h):
+//   do = dh*tc*o(1-o);  dc += dh*o*(1-tc^2);  di = dc*g*i(1-i);  df = dc*cp*f(1-f);
+//   dg = dc*i*(1-g^2);  dcp = dc*f
+// Args: B, n, G(3), tc(3), cp(3), dh(3), dc(3), dG(3), dcp(3)
+napi_value LstmGatesBackward(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  const int64_t B = a.i64(0), n = a.i64(1);
+  RowArg G = rowArg(a, 2), tc = rowArg(a, 5), cp = rowArg(a, 8), dh = rowArg(a, 11), dc = rowArg(a, 14), dG = rowArg(a, 17),
+         dcp = rowArg(a, 20);
+  if (!a.ok || B < 0 || n < 0) return a.bad("lstmGatesBackward");
+  if (!G.fits(B, 4 * n) || !tc.fits(B, n) || !cp.fits(B, n) || !dh.fits(B, n) || !dc.fits(B, n) || !dG.fits(B, 4 * n) ||
+      !dcp.fits(B, n))
+    return fail(env, "bigdl native lstmGatesBackward: a view lies outside its buffer");
+  for (int64_t b = 0; b < B; b++) {
+    if (dcp.at(b) == dc.at(b)) {
+      // dcp aliases dc: the row through a copy (the restrict loop below assumes distinct rows)
+      std::vector<float>& tmp = lstmScratch(n);
+      lstmBackwardRow(n, G.at(b), tc.at(b), cp.at(b), dh.at(b), dc.at(b), dG.at(b), tmp.data());
+      std::memcpy(dcp.at(b), tmp.data(), sizeof(float) * n);
+    } else {
+      lstmBackwardRow(n, G.at(b), tc.at(b), cp.at(b), dh.at(b), dc.at(b), dG.at(b), dcp.at(b));
+    }
+  }
+  return undefined(env);
+}
+
 }  // namespace
 
 void registerCore(napi_env env, napi_value exports) {
@@ -732,6 +834,8 @@ void registerCore(napi_env env, napi_value exports) {
   defineFunction(env, exports, "indexAdd", IndexAdd);
   defineFunction(env, exports, "allFinite", AllFinite);
   defineFunction(env, exports, "sgdUpdate", SgdUpdate);
+  defineFunction(env, exports, "lstmGatesForward", LstmGatesForward);
+  defineFunction(env, exports, "lstmGatesBackward", LstmGatesBackward);
 }
 
 }  // namespace bigdl

@@ -205,6 +205,20 @@ export interface CoreKernels {
    */
   sgdUpdate(n: number, w: F32, wOff: number, g: F32, gOff: number, buf: F32 | null, bufOff: number,
     lr: number, weightDecay: number, momentum: number, dampening: number, nesterov: boolean, first: boolean): void;
+  /**
+   * One LSTM time step's gate arithmetic over B rows (each operand: array, offset, row stride;
+   * elements contiguous within a row). G holds the pre-activations [i | f | g | o] (n each) and
+   * becomes the activations i,f,o = σ, g = tanh; then c = f∘cp + i∘g, tc = tanh(c), h = o∘tc.
+   */
+  lstmGatesForward(B: number, n: number, G: F32, gOff: number, gRow: number, cp: F32, cpOff: number, cpRow: number,
+    c: F32, cOff: number, cRow: number, tc: F32, tcOff: number, tcRow: number, h: F32, hOff: number, hRow: number): void;
+  /**
+   * Its backward from the activated gates G, tc, cp, dh and dc (updated in place:
+   * dc += dh∘o∘(1 - tc²)): dG = [dc∘g∘i(1-i) | dc∘cp∘f(1-f) | dc∘i∘(1-g²) | dh∘tc∘o(1-o)], dcp = dc∘f.
+   */
+  lstmGatesBackward(B: number, n: number, G: F32, gOff: number, gRow: number, tc: F32, tcOff: number, tcRow: number,
+    cp: F32, cpOff: number, cpRow: number, dh: F32, dhOff: number, dhRow: number, dc: F32, dcOff: number, dcRow: number,
+    dG: F32, dgOff: number, dgRow: number, dcp: F32, dcpOff: number, dcpRow: number): void;
   /** Threads for this backend's own pools (OpenBLAS and oneDNN share one OpenMP pool). */
   setThreads(n: number): void;
   getThreads(): number;

@@ -206,6 +206,36 @@ run('native core kernels match the reference', () => {
     });
   }
 
+  it('lstmGatesForward / lstmGatesBackward: strided rows, offsets, odd widths', () => {
+    const nat = getBackend('native'), ref = getBackend('reference');
+    for (const [B, n] of [[1, 1], [3, 5], [7, 13], [16, 128]]) {
+      // each operand lives at an offset in a larger buffer with padded row strides
+      const mk = (width: number, lo = -3, hi = 3) => {
+        const off = randInt(rng, 0, 5), row = width + randInt(rng, 0, 4);
+        return { data: Tensor.rand([off + B * row + 2], lo, hi, rng).data as Float32Array, off, row };
+      };
+      const G = mk(4 * n), cp = mk(n), c = mk(n), tc = mk(n), h = mk(n);
+      const both = <T extends { data: Float32Array }>(x: T): [T, T] => [{ ...x, data: x.data.slice() }, { ...x, data: x.data.slice() }];
+      const [Gn, Gr] = both(G), [cn, cr] = both(c), [tcn, tcr] = both(tc), [hn, hr] = both(h);
+      nat.lstmGatesForward(B, n, Gn.data, G.off, G.row, cp.data, cp.off, cp.row, cn.data, c.off, c.row, tcn.data, tc.off, tc.row, hn.data, h.off, h.row);
+      ref.lstmGatesForward(B, n, Gr.data, G.off, G.row, cp.data, cp.off, cp.row, cr.data, c.off, c.row, tcr.data, tc.off, tc.row, hr.data, h.off, h.row);
+      for (const [x, y, what] of [[Gn, Gr, 'gates'], [cn, cr, 'c'], [tcn, tcr, 'tanh(c)'], [hn, hr, 'h']] as const) {
+        assertClose(x.data, y.data, `lstmGatesForward B=${B} n=${n}: ${what}`, 1e-5, 1e-6);
+      }
+      const dh = mk(n), dc = mk(n), dG = mk(4 * n), dcp = mk(n);
+      const [dcn, dcr] = both(dc), [dGn, dGr] = both(dG), [dcpn, dcpr] = both(dcp);
+      nat.lstmGatesBackward(B, n, Gr.data, G.off, G.row, tcr.data, tc.off, tc.row, cp.data, cp.off, cp.row, dh.data, dh.off, dh.row,
+        dcn.data, dc.off, dc.row, dGn.data, dG.off, dG.row, dcpn.data, dcp.off, dcp.row);
+      ref.lstmGatesBackward(B, n, Gr.data, G.off, G.row, tcr.data, tc.off, tc.row, cp.data, cp.off, cp.row, dh.data, dh.off, dh.row,
+        dcr.data, dc.off, dc.row, dGr.data, dG.off, dG.row, dcpr.data, dcp.off, dcp.row);
+      for (const [x, y, what] of [[dcn, dcr, 'dc'], [dGn, dGr, 'dG'], [dcpn, dcpr, 'dcp']] as const) {
+        assertClose(x.data, y.data, `lstmGatesBackward B=${B} n=${n}: ${what}`, 1e-5, 1e-6);
+      }
+    }
+    const x = new Float32Array(8);
+    assert.throws(() => nat.lstmGatesForward(2, 1, x, 0, 4, x, 0, 1, x, 0, 1, x, 0, 1, x, 7, 1), /outside its buffer/);
+  });
+
   it('sgdUpdate: weight decay, momentum (first and later steps), dampening, Nesterov, offsets, threaded sizes', () => {
     const nat = getBackend('native'), ref = getBackend('reference');
     const configs: [number, number, number, boolean][] = [

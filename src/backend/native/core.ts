@@ -98,6 +98,14 @@ export function nativeCore(addon: NativeAddon): CoreKernels {
     sgdUpdate(n, w, wOff, g, gOff, buf, bufOff, lr, weightDecay, momentum, dampening, nesterov, first) {
       a.sgdUpdate(n, w, wOff, g, gOff, buf, bufOff, lr, weightDecay, momentum, dampening, nesterov, first);
     },
+    lstmGatesForward(B, n, G, gOff, gRow, cp, cpOff, cpRow, c, cOff, cRow, tc, tcOff, tcRow, h, hOff, hRow) {
+      a.lstmGatesForward(B, n, G, gOff, gRow, cp, cpOff, cpRow, c, cOff, cRow, tc, tcOff, tcRow, h, hOff, hRow);
+    },
+    lstmGatesBackward(B, n, G, gOff, gRow, tc, tcOff, tcRow, cp, cpOff, cpRow, dh, dhOff, dhRow, dc, dcOff, dcRow, dG, dgOff, dgRow,
+      dcp, dcpOff, dcpRow) {
+      a.lstmGatesBackward(B, n, G, gOff, gRow, tc, tcOff, tcRow, cp, cpOff, cpRow, dh, dhOff, dhRow, dc, dcOff, dcRow, dG, dgOff, dgRow,
+        dcp, dcpOff, dcpRow);
+    },
     setThreads(n) {
       a.setThreads(n);
     },

@@ -241,6 +241,42 @@ export const referenceCore: CoreKernels = {
     }
   },
 
+  lstmGatesForward(B, n, G, gOff, gRow, cp, cpOff, cpRow, c, cOff, cRow, tc, tcOff, tcRow, h, hOff, hRow) {
+    const f = Math.fround, sig = (x: number) => f(1 / (1 + Math.exp(-x)));
+    for (let b = 0; b < B; b++) {
+      const g = gOff + b * gRow;
+      for (let j = 0; j < 2 * n; j++) G[g + j] = sig(G[g + j]);
+      for (let j = 2 * n; j < 3 * n; j++) G[g + j] = f(Math.tanh(G[g + j]));
+      for (let j = 3 * n; j < 4 * n; j++) G[g + j] = sig(G[g + j]);
+      for (let j = 0; j < n; j++) {
+        const cv = f(f(G[g + n + j] * cp[cpOff + b * cpRow + j]) + f(G[g + j] * G[g + 2 * n + j]));
+        c[cOff + b * cRow + j] = cv;
+        const t = f(Math.tanh(cv));
+        tc[tcOff + b * tcRow + j] = t;
+        h[hOff + b * hRow + j] = f(G[g + 3 * n + j] * t);
+      }
+    }
+  },
+
+  lstmGatesBackward(B, n, G, gOff, gRow, tc, tcOff, tcRow, cp, cpOff, cpRow, dh, dhOff, dhRow, dc, dcOff, dcRow, dG, dgOff, dgRow,
+    dcp, dcpOff, dcpRow) {
+    const f = Math.fround;
+    for (let b = 0; b < B; b++) {
+      const g = gOff + b * gRow, d = dgOff + b * dgRow;
+      for (let j = 0; j < n; j++) {
+        const o = G[g + 3 * n + j], t = tc[tcOff + b * tcRow + j], y = dh[dhOff + b * dhRow + j];
+        dG[d + 3 * n + j] = f(f(f(y * t) * o) * f(1 - o));
+        const dcj = f(dc[dcOff + b * dcRow + j] + f(f(y * o) * f(1 - f(t * t))));
+        dc[dcOff + b * dcRow + j] = dcj;
+        const i = G[g + j], fg = G[g + n + j], gg = G[g + 2 * n + j];
+        dG[d + j] = f(f(f(dcj * gg) * i) * f(1 - i));
+        dG[d + n + j] = f(f(f(dcj * cp[cpOff + b * cpRow + j]) * fg) * f(1 - fg));
+        dG[d + 2 * n + j] = f(f(dcj * i) * f(1 - f(gg * gg)));
+        dcp[dcpOff + b * dcpRow + j] = f(dcj * fg);
+      }
+    }
+  },
+
   setThreads(n) {
     threads = n;
   },

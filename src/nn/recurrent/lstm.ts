@@ -1,3 +1,4 @@
+import { backend } from '../../backend/registry.js';
 import { Tensor } from '../../tensor/tensor.js';
 import * as ops from '../../tensor/ops.js';
 import type { Shape } from '../../tensor/shape.js';
@@ -28,6 +29,24 @@ export interface GateViews {
   g: Tensor;
   o: Tensor;
 }
+
+/**
+ * The row stride of t [B, ...] when every row (the dims after the first) is contiguous, else -1:
+ * the layout the fused gate kernels (backend lstmGatesForward/Backward) take.
+ */
+function rowStride(t: Tensor): number {
+  let expect = 1;
+  for (let d = t.ndim - 1; d >= 1; d--) {
+    if (t.shape[d] !== 1 && t.strides[d] !== expect) return -1;
+    expect *= t.shape[d];
+  }
+  return t.shape[0] === 1 ? expect : t.strides[0];
+}
+
+/** All of these [B, ...] float32 views have contiguous rows. */
+const rowsContiguous = (ts: readonly Tensor[]): boolean => ts.every((t) => t.dtype === 'float32' && rowStride(t) >= 0);
+
+const f32 = (t: Tensor): Float32Array => t.data as Float32Array;
 
 function gateViews(gt: Tensor, C: number): GateViews {
   const B = gt.shape[0], sp = gt.shape.slice(2);
@@ -126,6 +145,13 @@ export abstract class LSTMFamily extends Cell<LSTMWorkspace> {
     const [hp, cp] = prev, [h, c] = cur;
     const g = ws.gates[t], tc = ws.tc[t], tmp = ws.tmp;
     if (!ws.zeroStart(t)) this.hidProj(ws, hp, g.all);
+    if (!ws.pIF && !ws.pO && rowsContiguous([g.all, cp, c, tc, h])) {
+      // one fused kernel instead of ten elementwise calls
+      const B = g.all.shape[0], n = c.numel / Math.max(B, 1);
+      backend().lstmGatesForward(B, n, f32(g.all), g.all.offset, rowStride(g.all), f32(cp), cp.offset, rowStride(cp),
+        f32(c), c.offset, rowStride(c), f32(tc), tc.offset, rowStride(tc), f32(h), h.offset, rowStride(h));
+      return;
+    }
     if (ws.pIF) {
       ops.mul(cp.unsqueeze(1), ws.pIF, ws.tmp2);
       ops.add(g.ifPair, ws.tmp2, 1, g.ifPair);
@@ -148,6 +174,14 @@ export abstract class LSTMFamily extends Cell<LSTMWorkspace> {
     gradPrev: readonly Tensor[]): void {
     const cp = prev[1], [dh, dc] = grad, [dhp, dcp] = gradPrev;
     const g = ws.gates[t], d = ws.dgates[t], tc = ws.tc[t], tmp = ws.tmp;
+    if (!ws.pIF && !ws.pO && rowsContiguous([g.all, tc, cp, dh, dc, d.all, dcp])) {
+      const B = g.all.shape[0], n = dc.numel / Math.max(B, 1);
+      backend().lstmGatesBackward(B, n, f32(g.all), g.all.offset, rowStride(g.all), f32(tc), tc.offset, rowStride(tc),
+        f32(cp), cp.offset, rowStride(cp), f32(dh), dh.offset, rowStride(dh), f32(dc), dc.offset, rowStride(dc),
+        f32(d.all), d.all.offset, rowStride(d.all), f32(dcp), dcp.offset, rowStride(dcp));
+      this.hidGrad(ws, d.all, dhp);
+      return;
+    }
     // o: h = o * tanh(c)
     ops.mul(dh, tc, tmp);
     ops.sigmoidBackward(g.o, tmp, d.o);
