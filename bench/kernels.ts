@@ -6,12 +6,14 @@
 import { availableParallelism } from 'node:os';
 import type { Backend, ConvParams } from '../src/backend/backend.js';
 import { getBackend } from '../src/backend/registry.js';
+import { loadAddon } from '../src/backend/native/addon.js';
 import { TIMING, UsageError, faster, measure, randomF32, type Timing } from './harness.js';
 import { machineInfo } from './machine.js';
 import { CReference, TorchReference, type GemmShape, type Started } from './refs.js';
 import { printKernelsReport, type KernelRow } from './report.js';
 
-interface GemmCase { kernel: string; shape: string; g: GemmShape }
+/** lib: which library the addon's gemm uses for this row (the default is oneDNN's dnnl_sgemm) */
+interface GemmCase { kernel: string; shape: string; g: GemmShape; lib?: 'openblas' }
 interface ConvLayer { name: string; shape: string; p: ConvParams }
 type ConvPass = 'forward' | 'backwardData' | 'backwardWeights';
 const CONV_PASSES: readonly [ConvPass, string][] = [
@@ -21,11 +23,27 @@ export function gemmCases(): GemmCase[] {
   const square = [64, 128, 256, 512, 1024].map((s): GemmCase => ({
     kernel: 'sgemm NN', shape: `${s}x${s}x${s}`, g: { ta: false, tb: false, m: s, n: s, k: s } }));
   // The three GEMMs of a Linear(1024 -> 1024) training step on a batch of 128, W stored [out, in].
-  return square.concat([
+  const cases = square.concat([
     { kernel: 'linear fwd NT', shape: 'x[128x1024]·Wᵀ', g: { ta: false, tb: true, m: 128, n: 1024, k: 1024 } },
     { kernel: 'linear grad-in NN', shape: 'gy[128x1024]·W', g: { ta: false, tb: false, m: 128, n: 1024, k: 1024 } },
     { kernel: 'linear grad-W TN', shape: 'gyᵀ·x[128x1024]', g: { ta: true, tb: false, m: 1024, n: 1024, k: 128 } },
   ]);
+  // The addon serves gemm from dnnl_sgemm; the same shapes with the addon forced onto OpenBLAS
+  // compare like with like against OpenBLAS from C (our call overhead, same library).
+  return cases.concat(cases.map((c) => ({ ...c, kernel: `${c.kernel} (OpenBLAS)`, lib: 'openblas' as const })));
+}
+
+/** The addon's gemm library for one measurement: 0 = dnnl_sgemm, 1 = OpenBLAS (see native/src/gemm.cc). */
+function withGemmLibrary<T>(lib: GemmCase['lib'], f: () => T): T {
+  const l = loadAddon();
+  if (!l.ok || !lib) return f();
+  const before = l.addon.getGemmLibrary() as number;
+  l.addon.setGemmLibrary(lib === 'openblas' ? 1 : 0);
+  try {
+    return f();
+  } finally {
+    l.addon.setGemmLibrary(before);
+  }
 }
 
 /** Stride 1, no dilation, one group; oh/ow = (h + 2*pad - (k-1) - 1)/1 + 1. */
@@ -132,7 +150,7 @@ export async function runKernelsBench(args: readonly string[]): Promise<number> 
         log(`round ${round}/${TIMING.rounds}: ${c.kernel} ${c.shape}`, i === 0);
         gemmC[i] = faster(gemmC[i], await ask(cRef, 'OpenBLAS from C', (r) => r.gemm(c.g)));
         gemmTorch[i] = faster(gemmTorch[i], await ask(torchRef, 'PyTorch', (r) => r.gemm(c.g)));
-        gemmOurs[i] = faster(gemmOurs[i], timeGemm(be, c.g, 100 + 10 * i));
+        gemmOurs[i] = faster(gemmOurs[i], withGemmLibrary(c.lib, () => timeGemm(be, c.g, 100 + 10 * i)));
       }
       for (const [i, l] of layers.entries()) {
         log(`round ${round}/${TIMING.rounds}: ${l.name} ${l.shape}`, false);

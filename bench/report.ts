@@ -55,7 +55,9 @@ function header(r: KernelsReport): string[] {
     if (ghz !== null && avx2 / cores / FLOPS_PER_CYCLE > 1.05 * ghz) {
       out.push('  note: the cores run faster than "cpu MHz" says (turbo), so "% peak" can exceed 100%');
     }
-    out.push(`OpenBLAS from C: ${r.c.info.openblasThreads} thread(s), libopenblas0-openmp (the library the addon uses)`);
+    out.push(`OpenBLAS from C: ${r.c.info.openblasThreads} thread(s), libopenblas0-openmp (OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE ?? '(unset)'}); ` +
+      'ours: the addon\'s gemm, which calls oneDNN\'s dnnl_sgemm (JIT for the CPU\'s widest ISA) unless BIGDL_GEMM=openblas; ' +
+      'the "(OpenBLAS)" rows force the addon onto the same OpenBLAS as the C reference');
   } else {
     out.push('measured FMA peak: not available (the C reference did not run)', `OpenBLAS from C: ${r.c.reason}`);
   }
