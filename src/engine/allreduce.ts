@@ -39,14 +39,17 @@ export interface Contribution {
 
 const bytesOf = (a: Float32Array | Uint16Array): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
-function f32(b: Uint8Array): Float32Array {
+// new Uint8Array(b) copies into a fresh buffer: Buffer#slice (what Redis hands back) is a view
+// into a shared pool, so b.slice().buffer would be the whole pool
+/** The floats of a block (a view when aligned, else a copy). */
+export function f32(b: Uint8Array): Float32Array {
   if (b.byteOffset % 4 === 0) return new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);
-  return new Float32Array(b.slice().buffer);
+  return new Float32Array(new Uint8Array(b).buffer);
 }
 
 function u16(b: Uint8Array): Uint16Array {
   if (b.byteOffset % 2 === 0) return new Uint16Array(b.buffer, b.byteOffset, b.byteLength / 2);
-  return new Uint16Array(b.slice().buffer);
+  return new Uint16Array(new Uint8Array(b).buffer);
 }
 
 export class AllReduceParameter {

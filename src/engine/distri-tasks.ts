@@ -22,7 +22,7 @@ import { epochGenerator } from '../data/seed.js';
 import type { OptimMethod } from '../optim/optim-method.js';
 import type { ValidationMethod, ValidationResult } from '../optim/validation.js';
 import { deserializeObject } from '../serialization/index.js';
-import { AllReduceParameter, type ApplyOptions, type Contribution } from './allreduce.js';
+import { AllReduceParameter, f32, type ApplyOptions, type Contribution } from './allreduce.js';
 import { waitForBlocks } from './block-wait.js';
 import { computePartition, type Plan } from './partition-task.js';
 import { fnRef } from './cluster/ship.js';
@@ -240,7 +240,7 @@ export async function syncSliceTask(ctx: TaskContext, raw: Json): Promise<Json> 
   }
   if (a.phase === 'apply') {
     const b = await block(ctx, ar.sumKey(a.iteration, a.slice));
-    const sum = new Float32Array(b.slice().buffer);
+    const sum = new Float32Array(f32(b));
     return { learningRate: await ar.applySlice(ctx.blocks, a.iteration, a.slice, a.skip ? null : sum, method, apply) };
   }
   return { learningRate: await ar.aggregate(ctx.blocks, a.iteration, a.slice, a.contributions, method, { ...apply, skip: a.skip }) };
@@ -270,7 +270,7 @@ export async function groupTask(ctx: TaskContext, raw: Json): Promise<Json> {
     const weightKeys = Array.from({ length: a.slices }, (_, i) => ar.weightKey(v, i));
     const ws = await wait(weightKeys, (i) => `weight slice ${i} of version ${v}`);
     const into = r.weights.data as Float32Array;
-    ws.forEach((b, i) => into.set(new Float32Array(b.slice().buffer), ar.sliceRange(i)[0]));
+    ws.forEach((b, i) => into.set(f32(b), ar.sliceRange(i)[0]));
     const t0 = performance.now();
     const syncBefore = k === 0 ? 0 : t0 - syncStart;
     const facts = forwardBackward(r, samples, ctx.cache, { ...a, ...pos, partition: me.task, batch: me.samples, iteration: v });

@@ -3,56 +3,23 @@
 // redis-server is not installed, and then not under BIGDL_REQUIRE_REDIS=1.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { RedisCluster, RedisAuthError, RedisUnavailableError, StageFailedError, type StageProgress } from '../../src/engine/cluster/redis-cluster.js';
 import { refOf } from '../../src/engine/cluster/ship.js';
 import type { StageSpec, TaskSpec, Json } from '../../src/engine/cluster/types.js';
 import { RedisServer, freePort, redisServerBinary } from './redis-server.js';
+import { allWorkers, killAll, procs, startWorker, workerMain as main, type WorkerProc } from './redis-workers.js';
 import { fns } from './redis-fns.js';
 
-const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const noRedis = redisServerBinary() === null ? 'redis-server is not installed (Debian: apt-get install redis-server)' : false;
 // CI sets BIGDL_REQUIRE_REDIS=1: there a missing redis-server fails the run instead of skipping
 if (noRedis && process.env.BIGDL_REQUIRE_REDIS === '1') throw new Error(`BIGDL_REQUIRE_REDIS=1 but ${noRedis}`);
 const noOpenssl = spawnSync('openssl', ['version']).status === 0 ? false : 'openssl is not installed (needed to make a test certificate)';
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-interface WorkerProc { id: string; proc: ChildProcess; out: () => string; exited: Promise<number | null> }
-
-const procs = new Set<ChildProcess>();
-const allWorkers: WorkerProc[] = [];
-
-/** Starts `bigdl worker` and resolves once it printed its id. */
-function startWorker(url: string, extra: string[] = []): Promise<WorkerProc> {
-  const proc = spawn(process.execPath, [main, 'worker', '--master', url, '--cores', '1', '--heartbeat-ms', '500', ...extra], {
-    stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, BIGDL_THREADS: '1' },
-  });
-  procs.add(proc);
-  let out = '';
-  let started: WorkerProc | undefined;
-  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => { procs.delete(proc); resolve(code); }));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`worker did not start in 20 s: ${out}`)), 20_000);
-    const onData = (d: Buffer) => {
-      out += d;
-      const m = /bigdl worker (\S+): connected/.exec(out);
-      if (m && !started) {
-        started = { id: m[1], proc, out: () => out, exited };
-        allWorkers.push(started);
-        clearTimeout(timer);
-        resolve(started);
-      }
-    };
-    proc.stdout!.on('data', onData);
-    proc.stderr!.on('data', (d: Buffer) => { out += d; });
-    void exited.then((code) => { clearTimeout(timer); reject(new Error(`worker exited with ${code} before starting: ${out}`)); });
-  });
-}
 
 function squareTasks(prefix: string, n: number, extra: Record<string, Json> = {}): TaskSpec[] {
   return Array.from({ length: n }, (_, i) => ({ id: `${prefix}-${i}`, fn: refOf(fns.square), partition: i, args: { x: i, ...extra } }));
@@ -86,11 +53,7 @@ describe('redis:// cluster backend', { skip: noRedis }, () => {
 
   after(async () => {
     if (process.env.BIGDL_TEST_DEBUG) for (const w of allWorkers) console.log(`--- worker ${w.id}:\n${w.out()}`);
-    await Promise.all([...procs].map((p) => new Promise<void>((resolve) => {
-      if (p.exitCode !== null || p.signalCode !== null) { resolve(); return; }
-      p.once('exit', () => resolve());
-      p.kill('SIGKILL');
-    })));
+    await killAll();
     await cluster?.close();
     await server?.kill();
   });
