@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(build-essential python3 libopenblas-dev libopenblas0-openmp libdnnl-dev dataset-fashion-mnist redis-server openssl)
+packages=(build-essential python3 libopenblas-dev libopenblas0-openmp libdnnl-dev dataset-fashion-mnist redis-server openssl libjpeg-turbo-progs)
 for arg in "$@"; do
   case "$arg" in
     --with-torch) packages+=(python3-torch) ;;

@@ -25,10 +25,14 @@ export { predict, predictClass, evaluate, type PredictData, type PredictOptions 
 export { TrainSummary, ValidationSummary } from './summary/index.js';
 
 // the distributed engine: Engine.init({ master: 'local[4]' | 'redis://host:6379' })
-export { EngineContext, type EngineInitOptions } from './engine/context.js';
-export { PartitionedDataset } from './engine/dataset.js';
+export {
+  EngineContext, type EngineInitOptions, type TextFileOptions, type CsvFileOptions, type ParquetFileOptions, type SqlOptions, type SqlParams,
+} from './engine/context.js';
+export { PartitionedDataset, type PartitionInfo } from './engine/dataset.js';
 export { shippable, fnRef } from './engine/cluster/ship.js';
-export { DistriOptimizer, type DistriOptimizerConfig } from './engine/distri-optimizer.js';
+export { DistriOptimizer, type DistriOptimizerConfig, type IterationTime, type Clipping } from './engine/distri-optimizer.js';
+export type { PredictRecord, DistriPredictOptions } from './engine/distri-predict.js';
+export { findCheckpoint, readCheckpoint, type CheckpointState } from './optim/checkpoint.js';
 export type { Cluster, BlockStore, TaskContext } from './engine/cluster/types.js';
 
 // data

@@ -25,19 +25,15 @@ import { joinSliceStates, splitSliceStates } from '../../src/engine/slice-state.
 import type { Module } from '../../src/nn/module.js';
 import type { OptimMethod } from '../../src/optim/optim-method.js';
 import { Tensor } from '../../src/tensor/tensor.js';
-import { fns, type ImageRecord } from './distri-fns.js';
+import { fns, imageRecords, type ImageRecord } from './distri-fns.js';
 
 let train: ImageRecord[];
 let test: ImageRecord[];
 
 before(() => {
   const all = loadFashionMnist();
-  const records = (s: typeof all.train, n: number): ImageRecord[] => {
-    const x = s.images.narrow(0, 0, n).clone().sub_(0.286).div_(0.353);
-    return Array.from({ length: n }, (_, i) => ({ pixels: x.select(0, i).clone().data as Float32Array, label: s.labels.get(i) }));
-  };
-  train = records(all.train, 600);
-  test = records(all.test, 200);
+  train = imageRecords(all.train, 600);
+  test = imageRecords(all.test, 200);
 });
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'bigdl-distri-'));

@@ -4,7 +4,7 @@ import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { setBackend } from '../../src/backend/registry.js';
 import { RNG } from '../../src/tensor/random.js';
-import { loadFashionMnist, type ImageSplit } from '../../src/data/idx.js';
+import { loadFashionMnist } from '../../src/data/idx.js';
 import { LeNet5 } from '../../src/models/lenet.js';
 import { ClassNLLCriterion } from '../../src/nn/criterion.js';
 import { SGD } from '../../src/optim/sgd.js';
@@ -15,20 +15,15 @@ import { DistriOptimizer, proportionalSplit } from '../../src/engine/distri-opti
 import { Optimizer } from '../../src/optim/optimizer.js';
 import { Adagrad } from '../../src/optim/adagrad.js';
 import type { LocalCluster } from '../../src/engine/cluster/local.js';
-import { fns, type ImageRecord } from './distri-fns.js';
+import { fns, imageRecords, type ImageRecord } from './distri-fns.js';
 
 let train: ImageRecord[];
 let test: ImageRecord[];
 
-function records(s: ImageSplit, n: number): ImageRecord[] {
-  const x = s.images.narrow(0, 0, n).clone().sub_(0.286).div_(0.353);
-  return Array.from({ length: n }, (_, i) => ({ pixels: (x.select(0, i).clone().data as Float32Array), label: s.labels.get(i) }));
-}
-
 before(() => {
   const all = loadFashionMnist();
-  train = records(all.train, 2000);
-  test = records(all.test, 500);
+  train = imageRecords(all.train, 2000);
+  test = imageRecords(all.test, 500);
 });
 
 describe('DistriOptimizer on local[2]', () => {

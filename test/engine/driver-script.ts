@@ -14,14 +14,13 @@ import { Trigger } from '../../src/optim/trigger.js';
 import { Top1Accuracy } from '../../src/optim/validation.js';
 import { Engine } from '../../src/engine/engine.js';
 import { DistriOptimizer } from '../../src/engine/distri-optimizer.js';
-import { fns, type ImageRecord } from './distri-fns.js';
+import { fns, imageRecords } from './distri-fns.js';
 
 const dir = process.argv[2];
 const hangAt = Number(process.env.HANG_AT ?? 0);
 setBackend('native');
 const { train } = loadFashionMnist();
-const x = train.images.narrow(0, 0, 600).clone().sub_(0.286).div_(0.353);
-const records: ImageRecord[] = Array.from({ length: 600 }, (_, i) => ({ pixels: x.select(0, i).clone().data as Float32Array, label: train.labels.get(i) }));
+const records = imageRecords(train, 600);
 const ctx = await Engine.init({ master: 'local[2]' });
 console.log(`workers ${(await ctx.cluster.workers()).map((w) => w.pid).join(',')}`);
 RNG.setSeed(5);

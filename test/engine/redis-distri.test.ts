@@ -17,7 +17,7 @@ import { RedisCluster } from '../../src/engine/cluster/redis-cluster.js';
 import { DistriOptimizer } from '../../src/engine/distri-optimizer.js';
 import { RedisServer, freePort, redisServerBinary } from './redis-server.js';
 import { killAll, startWorker, type WorkerProc } from './redis-workers.js';
-import { fns, type ImageRecord } from './distri-fns.js';
+import { fns, imageRecords, type ImageRecord } from './distri-fns.js';
 
 const noRedis = redisServerBinary() === null ? 'redis-server is not installed (Debian: apt-get install redis-server)' : false;
 if (noRedis && process.env.BIGDL_REQUIRE_REDIS === '1') throw new Error(`BIGDL_REQUIRE_REDIS=1 but ${noRedis}`);
@@ -33,12 +33,8 @@ describe('DistriOptimizer on a Redis cluster of 3 workers', { skip: noRedis }, (
 
   before(async () => {
     const all = loadFashionMnist();
-    const records = (s: typeof all.train, n: number): ImageRecord[] => {
-      const x = s.images.narrow(0, 0, n).clone().sub_(0.286).div_(0.353);
-      return Array.from({ length: n }, (_, i) => ({ pixels: x.select(0, i).clone().data as Float32Array, label: s.labels.get(i) }));
-    };
-    train = records(all.train, 1200);
-    test = records(all.test, 300);
+    train = imageRecords(all.train, 1200);
+    test = imageRecords(all.test, 300);
     server = new RedisServer(await freePort());
     await server.start();
     workers = await Promise.all([0, 1, 2].map(() => startWorker(server.url, ['--unreachable-timeout', '20'])));
