@@ -16,6 +16,7 @@ import { Adam } from '../../src/optim/adam.js';
 import { Trigger } from '../../src/optim/trigger.js';
 import { Top1Accuracy } from '../../src/optim/validation.js';
 import { Optimizer } from '../../src/optim/optimizer.js';
+import { DataSet } from '../../src/data/dataset.js';
 import { readCheckpoint } from '../../src/optim/checkpoint.js';
 import { TrainSummary, ValidationSummary } from '../../src/summary/summary.js';
 import { Engine } from '../../src/engine/engine.js';
@@ -148,12 +149,17 @@ describe('DistriOptimizer features on local[2]', () => {
     }
   });
 
-  it('refuses group scheduling with more training partitions than workers, saying what to do', async () => {
+  it('refuses group scheduling with more training partitions than workers, and distributed options in local training, saying what to do', async () => {
     setBackend('native');
     const ctx = await Engine.init({ master: 'local[2]' });
     try {
       const opt = new DistriOptimizer({ model: LeNet5(), trainingSet: ctx.parallelize(train, 3).map(fns.toSample), criterion: new ClassNLLCriterion(), batchSize: 30, groupSize: 4, progress: 'quiet' });
       await assert.rejects(opt.optimize(), /3 partitions train and the cluster has 2 workers; repartition/);
+      // distributed-only options given to local training say so instead of being ignored
+      const local = DataSet.array(train.slice(0, 10).map(fns.toSample));
+      assert.throws(() => new Optimizer({ model: LeNet5(), trainingSet: local, criterion: new ClassNLLCriterion(), batchSize: 5, groupSize: 2 }), /groupSize and fp16 are options of distributed training/);
+      const dropping = new Optimizer({ model: LeNet5(), trainingSet: local, criterion: new ClassNLLCriterion(), batchSize: 5, progress: 'quiet' }).setDropModuleProperty(0.1, 0.2);
+      await assert.rejects(dropping.optimize(), /straggler drop is for distributed training/);
     } finally {
       await ctx.close();
     }
