@@ -5,6 +5,7 @@ import type { Shape } from '../../tensor/shape.js';
 import { Default, type InitializationMethod } from '../init.js';
 import type { Parameter } from '../module.js';
 import { Cell, CellWorkspace, requirePositive, type RunMode } from './cell.js';
+import { acceptsDenseStep, denseStateShape, denseStepInputDesc, initDenseGates } from './dense-cell.js';
 
 /**
  * The LSTM family: LSTM, LSTMPeephole and (in conv-lstm.ts) ConvLSTMPeephole share the gate
@@ -267,25 +268,21 @@ abstract class DenseLSTM extends LSTMFamily {
 
   /** PyTorch's initialisation: every parameter U(-1/sqrt(hiddenSize), 1/sqrt(hiddenSize)) unless given. */
   reset(weightInit: InitializationMethod = Default, biasInit: InitializationMethod = Default): this {
-    const H = this.hiddenSize;
-    weightInit.init(this.weightIH.weight, H, 4 * H);
-    weightInit.init(this.weightHH.weight, H, 4 * H);
-    biasInit.init(this.biasIH.weight, H, 4 * H);
-    biasInit.init(this.biasHH.weight, H, 4 * H);
-    if (this.peepholeParam) weightInit.init(this.peepholeParam.weight, H, H);
+    initDenseGates(this, this.hiddenSize, 4, weightInit, biasInit);
+    if (this.peepholeParam) weightInit.init(this.peepholeParam.weight, this.hiddenSize, this.hiddenSize);
     return this;
   }
 
   stepInputDesc(): string {
-    return `[batch, ${this.inputSize}]`;
+    return denseStepInputDesc(this.inputSize);
   }
 
   acceptsStepInput(shape: Shape): boolean {
-    return shape.length === 2 && shape[1] === this.inputSize && shape[0] >= 1;
+    return acceptsDenseStep(shape, this.inputSize);
   }
 
   stateShapeFor(stepShape: Shape): number[] {
-    return [stepShape[0], this.hiddenSize];
+    return denseStateShape(stepShape, this.hiddenSize);
   }
 
   private biasSum(ws: LSTMWorkspace): Tensor {

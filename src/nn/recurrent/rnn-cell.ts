@@ -5,6 +5,7 @@ import { ReLU, Sigmoid, Tanh } from '../activations.js';
 import { Default, type InitializationMethod } from '../init.js';
 import type { Module, Parameter } from '../module.js';
 import { Cell, CellWorkspace, requirePositive, type RunMode } from './cell.js';
+import { acceptsDenseStep, denseStateShape, denseStepInputDesc, initDenseGates } from './dense-cell.js';
 import { accDense } from './lstm.js';
 
 /**
@@ -58,24 +59,20 @@ export class RnnCell extends Cell<RnnWorkspace> {
 
   /** PyTorch's initialisation: U(-1/sqrt(hiddenSize), 1/sqrt(hiddenSize)) unless given. */
   reset(weightInit: InitializationMethod = Default, biasInit: InitializationMethod = Default): this {
-    const H = this.hiddenSize;
-    weightInit.init(this.weightIH.weight, H, H);
-    weightInit.init(this.weightHH.weight, H, H);
-    biasInit.init(this.biasIH.weight, H, H);
-    biasInit.init(this.biasHH.weight, H, H);
+    initDenseGates(this, this.hiddenSize, 1, weightInit, biasInit);
     return this;
   }
 
   stepInputDesc(): string {
-    return `[batch, ${this.inputSize}]`;
+    return denseStepInputDesc(this.inputSize);
   }
 
   acceptsStepInput(shape: Shape): boolean {
-    return shape.length === 2 && shape[1] === this.inputSize && shape[0] >= 1;
+    return acceptsDenseStep(shape, this.inputSize);
   }
 
   stateShapeFor(stepShape: Shape): number[] {
-    return [stepShape[0], this.hiddenSize];
+    return denseStateShape(stepShape, this.hiddenSize);
   }
 
   protected createWorkspace(mode: RunMode, T: number, xShape: Shape, stateShape: Shape): RnnWorkspace {
