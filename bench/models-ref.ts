@@ -40,7 +40,11 @@ export interface TorchModelsInfo extends TorchInfo {
 }
 
 export interface TorchParams { params: number; layers: [string, number][] }
-export interface TorchTimes { train: Timing; infer: Timing; lossFirst: number; lossLast: number; params: number }
+export interface TorchTimes {
+  train: Timing; infer: Timing; params: number;
+  /** losses of the round's training steps (from the initial weights): step 1, step k, the last (step `steps`) */
+  lossFirst: number; lossAtK: number; k: number; lossLast: number; steps: number;
+}
 
 export class TorchModelsReference {
   private stderr = '';

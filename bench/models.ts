@@ -6,10 +6,15 @@
  *
  * Training iteration = forward + criterion + backward + SGD(momentum 0.9, dampening 0) update of
  * the flat parameters; inference = forward in evaluation mode. Our side runs on the executors of
- * src/optim/executor.ts: `chooseExecutor('auto')` on the real batch picks one for training and one
- * for inference (its candidates' ms/iteration are reported), then both executors are timed
- * forced, and "ours" is the one auto chose (per column). Each model is measured in rounds (PyTorch, ours-threads, ours-replicas back to back) and
- * the best median of each is kept, as the kernels bench does.
+ * src/optim/executor.ts: `chooseExecutor('auto')` on the real batch picks one for training (the
+ * AutoExecutor, which re-checks its choice while it trains, as in the Optimizer) and one for
+ * inference (its candidates' ms/iteration are reported); training "ours" is the AutoExecutor timed
+ * as it runs, inference "ours" the executor auto picked; both executors are also timed forced.
+ * Each model is measured in rounds (PyTorch, ours-auto, ours-threads, ours-replicas back to back)
+ * and the best median of each is kept, as the kernels bench does. Every round of every runner
+ * (and of PyTorch) trains from the model's initial weights with a fresh optimiser, so the losses
+ * printed are comparable: same steps from the same kind of start (both sides initialise alike:
+ * embeddings N(0, 1), Linear/conv U(±1/sqrt(fan_in)); data are each side's own random draws).
  */
 import { availableParallelism, loadavg } from 'node:os';
 import { setThreads } from '../src/backend/registry.js';
@@ -17,7 +22,7 @@ import { InceptionV1, LeNet5, NeuralCF, TextClassifier } from '../src/models/ind
 import type { Activity, Module } from '../src/nn/module.js';
 import { ClassNLLCriterion, type Criterion } from '../src/nn/criterion.js';
 import { BCECriterion } from '../src/nn/criterions.js';
-import { AUTO_TIMING, chooseExecutor, ReplicasExecutor, ThreadsExecutor, type Executor, type ExecutorKind } from '../src/optim/executor.js';
+import { AUTO_RECHECK, AUTO_TIMING, AutoExecutor, chooseExecutor, preferredKind, type Executor, type ExecutorKind } from '../src/optim/executor.js';
 import { SGD } from '../src/optim/sgd.js';
 import { Tensor } from '../src/tensor/tensor.js';
 import { faster, geomean, randomF32, UsageError, type Timing } from './harness.js';
@@ -146,13 +151,22 @@ export async function measureAsync(fn: () => Promise<unknown>, cfg: LoopTiming):
  * so no copy per step).
  */
 class OursRunner {
-  readonly sgd = new SGD({ learningRate: LEARNING_RATE, momentum: MOMENTUM, dampening: 0 });
+  private sgd = new SGD({ learningRate: LEARNING_RATE, momentum: MOMENTUM, dampening: 0 });
   readonly gradients: Tensor;
   private iteration = 0;
   losses: number[] = [];
 
-  constructor(readonly exec: Executor, private readonly input: Activity, private readonly target: Activity) {
+  constructor(readonly label: RunnerKind, readonly exec: Executor, private readonly input: Activity, private readonly target: Activity,
+    private readonly initial: Tensor) {
     this.gradients = exec.gradients;
+  }
+
+  /** Before each round: the initial weights, a fresh SGD, iteration 0 (the runners share the weights). */
+  reset(): void {
+    this.exec.weights.copy_(this.initial);
+    this.sgd = new SGD({ learningRate: LEARNING_RATE, momentum: MOMENTUM, dampening: 0 });
+    this.iteration = 0;
+    this.losses = [];
   }
 
   /** forward + backward (executor) + SGD update of the flat weights */
@@ -168,7 +182,10 @@ class OursRunner {
   }
 }
 
-export interface OursTimes { train: Timing; infer: Timing; lossFirst: number; lossLast: number }
+export interface OursTimes { train: Timing; infer: Timing; lossFirst: number; lossAtK: number; k: number; lossLast: number; steps: number }
+
+/** ours: the AutoExecutor as it runs, and each executor forced */
+export type RunnerKind = 'auto' | ExecutorKind;
 
 export interface ModelRow {
   c: ModelCase;
@@ -183,7 +200,11 @@ export interface ModelRow {
   measuredInfer?: Partial<Record<ExecutorKind, number>>;
   chosenDescription?: string;
   measured: Partial<Record<ExecutorKind, number>>;
-  ours: Partial<Record<ExecutorKind, OursTimes>>;
+  ours: Partial<Record<RunnerKind, OursTimes>>;
+  /** the AutoExecutor's decisions after the first (re-checks while the auto runner trained), its kind at the end, its switches */
+  rechecks?: string[];
+  autoFinal?: ExecutorKind;
+  switches?: number;
   torch?: TorchTimes;
 }
 
@@ -272,15 +293,14 @@ export async function runModel(c: ModelCase, threads: number, torch: TorchModels
   row.measuredInfer = choice.inference?.measured ?? {};
   row.chosenDescription = choice.executor.description;
   row.measured = choice.measured;
-  const execs: Executor[] = [choice.executor];
+  const auto = choice.executor instanceof AutoExecutor ? choice.executor : undefined;
+  // auto's timing steps changed no weights: every round of every runner starts from these
+  const initial = choice.executor.weights.clone();
   try {
-    if (threads > 1) {
-      execs.push(choice.executor.kind === 'threads'
-        ? await ReplicasExecutor.start(model, criterion, threads)
-        : new ThreadsExecutor(model, criterion, threads));
-    }
-    execs.sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'threads' ? -1 : 1));
-    const runners = execs.map((e) => new OursRunner(e, input, target));
+    const runners = auto
+      ? [new OursRunner('auto', auto, input, target, initial), new OursRunner('threads', auto.threads, input, target, initial),
+        new OursRunner('replicas', auto.replicas, input, target, initial)]
+      : [new OursRunner(choice.executor.kind, choice.executor, input, target, initial)];
     for (let round = 1; round <= c.rounds; round++) {
       if (torch && !torchFailed) {
         log(`${c.name}: round ${round}/${c.rounds}: PyTorch`);
@@ -293,18 +313,27 @@ export async function runModel(c: ModelCase, threads: number, torch: TorchModels
         }
       }
       for (const r of runners) {
-        log(`${c.name}: round ${round}/${c.rounds}: ours, ${r.exec.description} (${r.exec.kind})`);
-        r.losses = [];
+        log(`${c.name}: round ${round}/${c.rounds}: ours, ${r.label === 'auto' ? 'auto: ' : ''}${r.exec.description} (${r.exec.kind})`);
+        r.reset();
         const train = await measureAsync(() => r.trainStep(), c.train);
         const infer = await measureAsync(() => r.inferStep(), c.infer);
-        row.ours[r.exec.kind] = keepBest(row.ours[r.exec.kind], { train, infer, lossFirst: r.losses[0], lossLast: r.losses[r.losses.length - 1] });
+        const k = Math.min(r.losses.length, c.train.warmup + c.train.minIters);
+        row.ours[r.label] = keepBest(row.ours[r.label], {
+          train, infer, lossFirst: r.losses[0], lossAtK: r.losses[k - 1], k, lossLast: r.losses[r.losses.length - 1], steps: r.losses.length,
+        });
       }
+    }
+    if (auto) {
+      row.autoFinal = auto.kind;
+      row.switches = auto.stats.switches;
+      row.rechecks = auto.decisions.slice(1).map((d) =>
+        `step ${d.step} ${d.reason}: threads ${fmt(d.measured.threads, 1)} / replicas ${fmt(d.measured.replicas, 1)} ms -> ${d.kind}`);
     }
   } catch (e) {
     row.error = `FAILED: ${e instanceof Error ? e.message : String(e)}`;
     log(`${c.name}: ${row.error}`);
   } finally {
-    for (const e of execs) await e.close();
+    await choice.executor.close();
   }
   return row;
 }
@@ -321,8 +350,8 @@ export function printModelsReport(rows: ModelRow[], threads: number, torchInfo: 
   let failed = 0;
   const main = rows.map((r) => {
     if (r.error) failed++;
-    const ours = r.chosen ? r.ours[r.chosen] : undefined;
-    const oursInfer = r.chosenInfer ? r.ours[r.chosenInfer] : ours;
+    const ours = r.ours.auto ?? (r.chosen ? r.ours[r.chosen] : undefined);
+    const oursInfer = r.chosenInfer ? r.ours[r.chosenInfer] : r.chosen ? r.ours[r.chosen] : undefined;
     const oT = perSecond(r.c.batch, ours?.train), oI = perSecond(r.c.batch, oursInfer?.infer);
     const tT = r.error ? undefined : perSecond(r.c.batch, r.torch?.train), tI = r.error ? undefined : perSecond(r.c.batch, r.torch?.infer);
     const rT = oT !== undefined && tT !== undefined ? oT / tT : undefined;
@@ -331,50 +360,56 @@ export function printModelsReport(rows: ModelRow[], threads: number, torchInfo: 
     if (rI !== undefined) inferRatios.push(rI);
     const cand = (k: ExecutorKind): string => `${fmt(r.measured[k], 1)} / ${fmt(r.measuredInfer?.[k], 1)}`;
     return [r.c.name + (r.error ? ' (!)' : ''), String(r.c.batch), rate(oT), rate(tT), ratio(rT), rate(oI), rate(tI), ratio(rI),
-      `${r.chosen ?? '-'} / ${r.chosenInfer ?? r.chosen ?? '-'}`, cand('threads'), cand('replicas')];
+      `${r.chosen ?? '-'}${r.autoFinal && r.autoFinal !== r.chosen ? ` -> ${r.autoFinal}` : ''}` +
+        `${r.rechecks?.length ? ` (${r.rechecks.length} re-check${r.rechecks.length > 1 ? 's' : ''}, ${r.switches} switch${r.switches === 1 ? '' : 'es'})` : ''}` +
+        ` / ${r.chosenInfer ?? r.chosen ?? '-'}`,
+      cand('threads'), cand('replicas')];
   });
   const table = formatTable([
     { title: 'model' }, { title: 'batch', align: 'right' },
     { title: 'ours train/s', align: 'right' }, { title: 'torch train/s', align: 'right' }, { title: 'ratio', align: 'right' },
     { title: 'ours infer/s', align: 'right' }, { title: 'torch infer/s', align: 'right' }, { title: 'ratio', align: 'right' },
-    { title: 'executor train / infer' }, { title: 'auto: threads ms/it', align: 'right' }, { title: 'replicas ms/it', align: 'right' },
+    { title: 'executor train (auto: first -> last) / infer' }, { title: 'auto: threads ms/it', align: 'right' }, { title: 'replicas ms/it', align: 'right' },
   ], main);
 
   const forced = rows.map((r) => {
-    const th = r.ours.threads, rp = r.ours.replicas;
+    const th = r.ours.threads, rp = r.ours.replicas, au = r.ours.auto;
     const win = (a: Timing | undefined, b: Timing | undefined): string =>
       a && b ? (a.medianMs <= b.medianMs ? `threads ${(b.medianMs / a.medianMs).toFixed(2)}x` : `replicas ${(a.medianMs / b.medianMs).toFixed(2)}x`) : '-';
     const ms = (t: Timing | undefined): string => (t ? `${rate(perSecond(r.c.batch, t))} (${fmt(t.medianMs, 1)} ms)` : '-');
-    return [r.c.name, ms(th?.train), ms(rp?.train), win(th?.train, rp?.train), ms(th?.infer), ms(rp?.infer), win(th?.infer, rp?.infer),
+    const best = th && rp ? Math.min(th.train.medianMs, rp.train.medianMs) : undefined;
+    return [r.c.name, ms(au?.train), ms(th?.train), ms(rp?.train), win(th?.train, rp?.train),
+      au && best !== undefined ? `${(best / au.train.medianMs).toFixed(2)}x` : '-', ms(th?.infer), ms(rp?.infer), win(th?.infer, rp?.infer),
       r.torch ? `${fmt(r.torch.train.medianMs, 1)} / ${fmt(r.torch.infer.medianMs, 1)} ms` : '-'];
   });
   const forcedTable = formatTable([
-    { title: 'model' }, { title: 'threads train/s (ms/it)', align: 'right' }, { title: 'replicas train/s (ms/it)', align: 'right' },
-    { title: 'faster train' }, { title: 'threads infer/s (ms/it)', align: 'right' }, { title: 'replicas infer/s (ms/it)', align: 'right' },
+    { title: 'model' }, { title: 'auto train/s (ms/it)', align: 'right' }, { title: 'threads train/s (ms/it)', align: 'right' },
+    { title: 'replicas train/s (ms/it)', align: 'right' }, { title: 'faster train' }, { title: 'auto / faster', align: 'right' }, { title: 'threads infer/s (ms/it)', align: 'right' }, { title: 'replicas infer/s (ms/it)', align: 'right' },
     { title: 'faster infer' }, { title: 'torch train / infer', align: 'right' },
   ], forced);
 
   const details = rows.map((r) => {
     const parts = [`${r.c.name}: ${r.params.toLocaleString('en-US')} parameters ours` +
       (r.torchParams === undefined ? '' : `, ${r.torchParams.toLocaleString('en-US')} PyTorch`)];
-    const loss = (t: { lossFirst: number; lossLast: number } | undefined): string => (t ? `${fmt(t.lossFirst, 4)} -> ${fmt(t.lossLast, 4)}` : '-');
-    parts.push(`loss over the last timed round: torch ${loss(r.torch)}, threads ${loss(r.ours.threads)}, replicas ${loss(r.ours.replicas)}`);
+    type Losses = { lossFirst: number; lossAtK: number; k: number; lossLast: number; steps: number };
+    const loss = (t: Losses | undefined): string =>
+      (t ? `${fmt(t.lossFirst, 4)} -> ${fmt(t.lossAtK, 4)} (step ${t.k}) -> ${fmt(t.lossLast, 4)} (step ${t.steps})` : '-');
+    parts.push(`loss from the initial weights over the last round: torch ${loss(r.torch)}, auto ${loss(r.ours.auto)}, ` +
+      `threads ${loss(r.ours.threads)}, replicas ${loss(r.ours.replicas)}`);
     const iters = (t: Timing | undefined): string => (t ? String(t.iters) : '-');
-    parts.push(`timed iterations (train/infer): torch ${iters(r.torch?.train)}/${iters(r.torch?.infer)}, ` +
+    parts.push(`timed iterations (train/infer): torch ${iters(r.torch?.train)}/${iters(r.torch?.infer)}, auto ${iters(r.ours.auto?.train)}, ` +
       `threads ${iters(r.ours.threads?.train)}/${iters(r.ours.threads?.infer)}, replicas ${iters(r.ours.replicas?.train)}/${iters(r.ours.replicas?.infer)}`);
+    if (r.rechecks?.length) parts.push(`auto re-checks: ${r.rechecks.join(', ')}`);
     if (r.error) parts.push(r.error);
     return '  ' + parts.join('; ');
   });
 
   const g = (xs: number[]): string => (xs.length ? `${geomean(xs).toFixed(2)}x` : 'n/a');
-  const chosenRight = rows.filter((r) => r.chosen && r.ours.threads && r.ours.replicas).map((r) => {
-    const best: ExecutorKind = r.ours.threads!.train.medianMs <= r.ours.replicas!.train.medianMs ? 'threads' : 'replicas';
-    return best === r.chosen;
-  });
-  const chosenRightInfer = rows.filter((r) => r.chosenInfer && r.ours.threads && r.ours.replicas).map((r) => {
-    const best: ExecutorKind = r.ours.threads!.infer.medianMs <= r.ours.replicas!.infer.medianMs ? 'threads' : 'replicas';
-    return best === r.chosenInfer;
-  });
+  // right = what auto's rule (threads unless replicas faster by the margin) picks from the forced medians
+  const chosenRight = rows.filter((r) => r.chosen && r.ours.threads && r.ours.replicas).map((r) =>
+    preferredKind({ threads: r.ours.threads!.train.medianMs, replicas: r.ours.replicas!.train.medianMs }) === r.chosen);
+  const chosenRightInfer = rows.filter((r) => r.chosenInfer && r.ours.threads && r.ours.replicas).map((r) =>
+    preferredKind({ threads: r.ours.threads!.infer.medianMs, replicas: r.ours.replicas!.infer.medianMs }) === r.chosenInfer);
   console.log([
     `BigDL.ts models benchmark: native backend, ${threads} thread(s); CPU: ${m.model}, ${m.cores} core(s)`,
     `PyTorch: ${torchInfo}`,
@@ -383,16 +418,19 @@ export function printModelsReport(rows: ModelRow[], threads: number, torchInfo: 
     `training: forward + criterion + backward + SGD(lr ${LEARNING_RATE}, momentum ${MOMENTUM}, dampening 0) on the flat ` +
       `parameters; inference: forward in evaluation mode (torch: eval() + no_grad()); same random batch every iteration`,
     'timing: per iteration, warm-up calls first, then calls until a minimum time and count, each timed alone, median; ' +
-      'rounds of PyTorch / ours-threads / ours-replicas back to back, best median kept',
+      'rounds of PyTorch / ours-auto / ours-threads / ours-replicas back to back, best median kept; each round trains from ' +
+      'the initial weights with a fresh optimiser',
     ...rows.map((r) => `  ${r.c.name}: ${r.c.rounds} round(s); train ${describeLoop(r.c.train)}; inference ${describeLoop(r.c.infer)}`),
     '',
     table,
     ...rows.filter((r) => r.error).map((r) => `!! ${r.c.name}: ${r.error}`),
     '',
-    'samples/s = batch / median iteration time; ratio = ours / torch (above 1: faster than PyTorch); "ours" = the executor ' +
-      'chooseExecutor(auto, timeInference) picked, for training and for inference separately, from medians of ' +
-      `${AUTO_TIMING.minSteps}-${AUTO_TIMING.maxSteps} alternating steps per candidate after ${AUTO_TIMING.warmup} warm-up ` +
-      '(the "auto" ms/it columns: train / infer)',
+    'samples/s = batch / median iteration time; ratio = ours / torch (above 1: faster than PyTorch); "ours" train = the ' +
+      'AutoExecutor chooseExecutor(auto) returns, timed as it runs (re-checks included), "ours" infer = the executor it ' +
+      `picked for inference; the first choice from medians of ${AUTO_TIMING.minSteps}-${AUTO_TIMING.maxSteps} alternating ` +
+      `steps per candidate after ${AUTO_TIMING.warmup} warm-up (the "auto" ms/it columns: train / infer), threads unless ` +
+      `replicas are ${AUTO_RECHECK.margin}x faster; re-checked on a ${Math.round(AUTO_RECHECK.drift * 100)}% drift of the step ` +
+      `time or every ${AUTO_RECHECK.every} steps`,
     '',
     'ours with each executor forced (threads = 1 model x N intra-op threads; replicas = N workers x 1 thread):',
     forcedTable,
@@ -401,7 +439,7 @@ export function printModelsReport(rows: ModelRow[], threads: number, torchInfo: 
     ...details,
     '',
     `summary: train ${g(trainRatios)} PyTorch, inference ${g(inferRatios)} PyTorch (geomean over ${trainRatios.length} model(s)); ` +
-      `auto chose the faster executor for training in ${chosenRight.filter((x) => x).length}/${chosenRight.length}, ` +
+      `auto's first choice agreed with its rule on the forced timings for training in ${chosenRight.filter((x) => x).length}/${chosenRight.length}, ` +
       `for inference in ${chosenRightInfer.filter((x) => x).length}/${chosenRightInfer.length}; ` +
       `${failed ? `${failed} row(s) FAILED; ` : ''}bench took ${fmt(seconds, 1)} s`,
   ].join('\n'));

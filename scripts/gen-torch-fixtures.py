@@ -112,4 +112,49 @@ t = torch.randint(0, 2, (4, 3)).float()
 loss = F.binary_cross_entropy(p, t)
 loss.backward()
 save('bce', {}, {'input': p, 'target': t}, {}, {'loss': loss.reshape(1)}, {'input': p.grad})
+
+
+# NeuMF end to end (src/models/neural-cf.ts with output 'sigmoid', bench/ref/torch_models.py's NeuMF):
+# the loss and every parameter gradient of one step of sigmoid + BCELoss, then the losses of three
+# SGD steps (momentum 0.9, dampening 0), so a mismatch in any layer's gradient or in the
+# criterion's reduction shows as a learning-speed difference against PyTorch. Ids repeat within the
+# batch so the embedding gradients accumulate.
+class NeuMF(nn.Module):
+    def __init__(self, users, items, embed, mf, hidden):
+        super().__init__()
+        self.mlp_user, self.mlp_item = nn.Embedding(users, embed), nn.Embedding(items, embed)
+        self.mf_user, self.mf_item = nn.Embedding(users, mf), nn.Embedding(items, mf)
+        layers, width = [], 2 * embed
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.ReLU()]
+            width = h
+        self.mlp = nn.Sequential(*layers)
+        self.last = nn.Linear(width + mf, 1)
+
+    def forward(self, x):
+        u, i = x[:, 0], x[:, 1]
+        mlp = self.mlp(torch.cat([self.mlp_user(u), self.mlp_item(i)], dim=1))
+        return torch.sigmoid(self.last(torch.cat([mlp, self.mf_user(u) * self.mf_item(i)], dim=1)))
+
+
+ncf_args = {'userCount': 7, 'itemCount': 6, 'userEmbed': 4, 'itemEmbed': 4, 'mfEmbed': 3, 'hiddenLayers': [5, 4], 'lr': 0.1, 'momentum': 0.9}
+ncf = NeuMF(7, 6, 4, 3, [5, 4])
+ncf_names = {'mlp_user.weight': 'mlpUserTable.weight', 'mlp_item.weight': 'mlpItemTable.weight', 'mlp.0.weight': 'mlpLinear0.weight',
+             'mlp.0.bias': 'mlpLinear0.bias', 'mlp.2.weight': 'mlpLinear1.weight', 'mlp.2.bias': 'mlpLinear1.bias',
+             'mf_user.weight': 'mfUserTable.weight', 'mf_item.weight': 'mfItemTable.weight', 'last.weight': 'linearLast.weight',
+             'last.bias': 'linearLast.bias'}
+ids = torch.stack([torch.tensor([0, 3, 3, 6, 1, 3, 5, 0, 2, 6]), torch.tensor([5, 1, 1, 0, 2, 4, 1, 3, 0, 5])], dim=1)
+labels = torch.tensor([[1.], [0.], [1.], [1.], [0.], [0.], [1.], [0.], [1.], [0.]])
+ncf_params = {ncf_names[k]: v.detach().clone() for k, v in ncf.named_parameters()}
+opt = torch.optim.SGD(ncf.parameters(), lr=0.1, momentum=0.9, dampening=0)
+losses, ncf_grads = [], {}
+for step in range(3):
+    opt.zero_grad()
+    loss = F.binary_cross_entropy(ncf(ids), labels)
+    loss.backward()
+    if step == 0:
+        ncf_grads = {ncf_names[k]: v.grad.clone() for k, v in ncf.named_parameters()}
+    opt.step()
+    losses.append(loss.item())
+save('neumf', ncf_args, {'input': ids.float(), 'target': labels}, ncf_params, {'losses': torch.tensor(losses)}, ncf_grads)
 print('wrote', sorted(os.listdir(OUT)))

@@ -6,11 +6,14 @@ First prints one JSON line {"torch": version, "threads": .., "mkldnn": ..}, then
 request per line from stdin and answers each with one JSON line (flushed); exits at end of input.
   {"op": "params", "spec": S}            -> {"params": n, "layers": [[name, n], ...]}
   {"op": "time", "spec": S, "train": T, "infer": T}
-        -> {"train": timing, "infer": timing, "lossFirst": x, "lossLast": x, "params": n}
+        -> {"train": timing, "infer": timing, "lossFirst": x, "lossAtK": x, "k": K, "lossLast": x, "steps": n, "params": n}
 where T = {"warmup", "minSeconds", "minIters", "maxIters"} (as bench/harness.ts) and timing =
 {"iters", "medianMs", "minMs"}. S is the model spec bench/models.ts sends (its `kind` picks the
 architecture below; the other fields are its sizes). Models, optimisers and data are built at the
-first request for a spec and kept, so later rounds reuse them.
+first request for a spec and kept, so later rounds reuse them; each "time" request first resets the
+weights to the ones built and the optimizer to a fresh one, so every round trains the same steps
+from the same start (lossAtK: the loss at step K = train warmup + minIters, a step both sides
+always reach; the TypeScript side resets and reports the same way, so the losses are comparable).
 
 One training iteration = optimizer.zero_grad(); loss = criterion(model(x), y); loss.backward();
 optimizer.step() with torch.optim.SGD(lr, momentum, dampening 0) over all parameters (dense
@@ -188,8 +191,16 @@ def build(spec):
 
 class Case:
     def __init__(self, spec):
+        self.spec = spec
         self.model, self.crit, self.x, self.y = build(spec)
-        self.opt = torch.optim.SGD(self.model.parameters(), lr=spec["lr"], momentum=spec["momentum"], dampening=0)
+        # every timed round trains from these weights with a fresh optimizer (as the TypeScript side)
+        self.initial = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        self.reset()
+
+    def reset(self):
+        """Back to the initial weights, momentum buffers dropped."""
+        self.model.load_state_dict(self.initial)
+        self.opt = torch.optim.SGD(self.model.parameters(), lr=self.spec["lr"], momentum=self.spec["momentum"], dampening=0)
         self.losses = []
 
     def params(self):
@@ -244,12 +255,14 @@ def main():
             if req["op"] == "params":
                 out = {"params": c.params(), "layers": c.layers()}
             elif req["op"] == "time":
+                c.reset()
                 c.model.train()
-                c.losses = []
                 train = measure(c.train_step, req["train"])
                 c.model.eval()
                 infer = measure(c.infer_step, req["infer"])
-                out = {"train": train, "infer": infer, "lossFirst": c.losses[0], "lossLast": c.losses[-1], "params": c.params()}
+                k = min(len(c.losses), req["train"]["warmup"] + req["train"]["minIters"])
+                out = {"train": train, "infer": infer, "lossFirst": c.losses[0], "lossAtK": c.losses[k - 1], "k": k,
+                       "lossLast": c.losses[-1], "steps": len(c.losses), "params": c.params()}
             else:
                 raise ValueError(f"unknown op {req['op']!r}")
         except Exception as e:  # answer with the error so the bench can report it and go on

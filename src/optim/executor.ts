@@ -4,7 +4,8 @@
  *  - `replicas`: BigDL's local mode, one replica per worker thread on its share of the batch,
  *    over shared weights, gradients summed.
  * Small layers (LeNet's 5x5 convolutions on 28x28 images) parallelise badly inside a kernel and
- * well across replicas; big GEMMs the other way round. `chooseExecutor` measures both.
+ * well across replicas; big GEMMs the other way round. `chooseExecutor` measures both, and with
+ * `auto` returns an AutoExecutor that keeps checking the choice while training (load changes).
  */
 import { availableParallelism } from 'node:os';
 import { getThreads, setThreads } from '../backend/registry.js';
@@ -124,6 +125,7 @@ export class ReplicasExecutor implements Executor {
 }
 
 export interface ExecutorChoice {
+  /** for `auto`: an AutoExecutor (which may switch during training); else the executor asked for */
   executor: Executor;
   /** ms per training step measured for each candidate (median), when measured */
   measured: Partial<Record<ExecutorKind, number>>;
@@ -138,10 +140,31 @@ export interface ExecutorChoice {
 /** Steps of each candidate `chooseExecutor('auto')` runs before timing, and timed steps (at least, at most). */
 export const AUTO_TIMING = { warmup: 2, minSteps: 5, maxSteps: 9, minMs: 1500 };
 
+/**
+ * How `auto` decides and re-decides (see AutoExecutor):
+ *  - margin: replicas are taken only when their median step is this many times faster than
+ *    threads' (threads degrade more gracefully when another process takes a core: a replicas
+ *    step waits for the slowest replica, each on one core);
+ *  - window: real steps whose median is the baseline after each decision (counted after `settle`
+ *    steps), and the window of recent steps compared with it;
+ *  - drift: a re-check starts when the recent median leaves [baseline / (1 + drift), baseline · (1 + drift)];
+ *  - minGap: real steps between the end of one re-check and the start of a drift-triggered one;
+ *  - every: real steps after which a re-check starts anyway (the other executor may have become
+ *    faster while this one's time did not move);
+ *  - warmup / samples: untimed, then timed steps of the other executor in a re-check, each run
+ *    just before one real step of the current one (whose times are its samples).
+ */
+export const AUTO_RECHECK = { margin: 1.15, settle: 2, window: 10, drift: 0.3, minGap: 50, every: 500, warmup: 1, samples: 5 };
+
 const median = (xs: number[]): number => {
   const s = xs.slice().sort((a, b) => a - b), n = s.length;
   return n % 2 ? s[n >> 1] : 0.5 * (s[(n >> 1) - 1] + s[n >> 1]);
 };
+
+/** The rule for both the first choice and re-checks: threads unless replicas win by `margin`. */
+export function preferredKind(ms: Record<ExecutorKind, number>, margin = AUTO_RECHECK.margin): ExecutorKind {
+  return ms.replicas * margin < ms.threads ? 'replicas' : 'threads';
+}
 
 /**
  * Times candidates one call at a time, alternating them (the order flips every round, so neither
@@ -165,22 +188,179 @@ async function timeAlternating(fns: (() => Promise<unknown>)[], t = AUTO_TIMING)
   return samples.map(median);
 }
 
+/** One decision of an AutoExecutor: at which real step, why, the medians compared, the kind kept. */
+export interface AutoDecision {
+  step: number;
+  reason: 'start' | 'drift' | 'periodic';
+  measured: Record<ExecutorKind, number>;
+  kind: ExecutorKind;
+}
+
+/**
+ * `executor: 'auto'`: both executors over the same shared weights, training steps run by the
+ * current one, which is re-checked while training (AUTO_RECHECK): when the median of its recent
+ * step times drifts from the baseline taken after the last decision, or every `every` steps, the
+ * next `warmup + samples` real steps are each preceded by one step of the other executor on the
+ * same batch, and the medians of the two decide (threads unless replicas win by the margin).
+ *
+ * Timing steps never change what training computes: they apply no update, their gradient is
+ * overwritten by the real step that follows, the calling thread's generator is restored, and the
+ * running statistics they move are not the authoritative ones (the current executor's are:
+ * replicas' are copied into the model, or the model's pushed to the replicas, at a switch). What
+ * a switch does change is which executor computes the following steps, and the two differ in
+ * rounding (a sum of per-replica gradients against one batch GEMM); bit-for-bit reproducible
+ * runs pin `executor: 'threads' | 'replicas'`.
+ */
+export class AutoExecutor implements Executor {
+  private cur: Executor;
+  private step = 0;
+  /** real steps since the last decision, and their times */
+  private sinceDecision = 0;
+  private recent: number[] = [];
+  private baseline: number | undefined;
+  /** an ongoing re-check: the other executor's step times and the current one's (real) step times */
+  private check: { reason: 'drift' | 'periodic'; other: number[]; current: number[]; warm: number } | null = null;
+  readonly decisions: AutoDecision[] = [];
+
+  constructor(
+    readonly threads: ThreadsExecutor, readonly replicas: ReplicasExecutor,
+    first: AutoDecision, private readonly cfg = AUTO_RECHECK, private readonly onSwitch?: (d: AutoDecision) => void,
+  ) {
+    this.cur = first.kind === 'threads' ? threads : replicas;
+    this.decisions.push(first);
+  }
+
+  get kind(): ExecutorKind {
+    return this.cur.kind;
+  }
+
+  get description(): string {
+    return `${this.cur.description} (auto)`;
+  }
+
+  get weights(): Tensor {
+    return this.cur.weights;
+  }
+
+  /** The model's gradient buffer: the threads executor fills it without a copy, the replicas sum into it. */
+  get gradients(): Tensor {
+    return this.threads.gradients;
+  }
+
+  private other(): Executor {
+    return this.cur === this.threads ? this.replicas : this.threads;
+  }
+
+  async trainStep(input: Activity, target: Activity, gradients: Tensor, seed: number): Promise<number> {
+    const c = this.check;
+    if (c) {
+      // one step of the other executor, before the real one (whose gradient overwrites its gradient)
+      const other = this.other(), rng = RNG.getState();
+      const t0 = performance.now();
+      await other.trainStep(input, target, other.gradients, seed);
+      const ms = performance.now() - t0;
+      RNG.setState(rng);
+      if (c.warm > 0) c.warm--;
+      else c.other.push(ms);
+    }
+    const t0 = performance.now();
+    const loss = await this.cur.trainStep(input, target, gradients, seed);
+    const ms = performance.now() - t0;
+    this.step++;
+    if (c) {
+      if (c.warm === 0 && c.other.length > c.current.length) c.current.push(ms);
+      if (c.current.length >= this.cfg.samples) await this.decide(c);
+    } else {
+      this.observe(ms);
+    }
+    return loss;
+  }
+
+  /** Baseline and drift bookkeeping of the current executor's real steps. */
+  private observe(ms: number): void {
+    const k = this.cfg;
+    this.sinceDecision++;
+    if (this.sinceDecision <= k.settle) return;
+    this.recent.push(ms);
+    if (this.recent.length > k.window) this.recent.shift();
+    if (this.baseline === undefined) {
+      if (this.recent.length === k.window) this.baseline = median(this.recent);
+      return;
+    }
+    const m = median(this.recent);
+    const drifted = m > this.baseline * (1 + k.drift) || m * (1 + k.drift) < this.baseline;
+    if (this.sinceDecision >= k.every) this.startCheck('periodic');
+    else if (drifted && this.sinceDecision >= k.minGap) this.startCheck('drift');
+  }
+
+  private startCheck(reason: 'drift' | 'periodic'): void {
+    this.check = { reason, other: [], current: [], warm: this.cfg.warmup };
+  }
+
+  private async decide(c: NonNullable<AutoExecutor['check']>): Promise<void> {
+    this.check = null;
+    const mine = median(c.current), theirs = median(c.other);
+    const measured = (this.cur.kind === 'threads' ? { threads: mine, replicas: theirs } : { threads: theirs, replicas: mine }) as Record<ExecutorKind, number>;
+    const kind = preferredKind(measured, this.cfg.margin);
+    const d: AutoDecision = { step: this.step, reason: c.reason, measured, kind };
+    this.decisions.push(d);
+    if (kind !== this.cur.kind) {
+      // the running statistics move with the training: from the replicas into the model, or back
+      if (this.cur === this.replicas) await this.replicas.syncBuffers();
+      else await this.replicas.pushBuffers();
+      this.cur = this.other();
+      this.onSwitch?.(d);
+    }
+    this.sinceDecision = 0;
+    this.recent = [];
+    this.baseline = undefined;
+  }
+
+  /** The real steps taken, and whether a re-check is under way (for tests and reports). */
+  get stats(): { steps: number; checking: boolean; switches: number } {
+    let switches = 0;
+    for (let i = 1; i < this.decisions.length; i++) if (this.decisions[i].kind !== this.decisions[i - 1].kind) switches++;
+    return { steps: this.step, checking: this.check !== null, switches };
+  }
+
+  predict(input: Activity): Promise<Activity> {
+    return this.cur.predict(input);
+  }
+
+  syncBuffers(): Promise<void> {
+    return this.cur.syncBuffers();
+  }
+
+  pushBuffers(): Promise<void> {
+    return this.cur.pushBuffers();
+  }
+
+  async close(): Promise<void> {
+    await this.replicas.close();
+    await this.threads.close();
+  }
+}
+
 /**
  * Picks how to run: `threads`/`replicas` when asked, else (`auto`) times forward-backward steps of
  * each on a real batch — without applying any update, so the choice never changes the trained
- * weights — and keeps the faster (medians of alternating steps after a warm-up, see
- * timeAlternating); with `timeInference` it also times inference both ways and reports the faster
- * in `inference`. One core means `threads`.
+ * weights — and starts with threads unless replicas were faster by AUTO_RECHECK.margin (medians
+ * of alternating steps after a warm-up, see timeAlternating); the AutoExecutor returned re-checks
+ * during training. With `timeInference` it also times inference both ways and reports the
+ * preferred one (same rule) in `inference`. One core means `threads`.
  */
 export async function chooseExecutor(
   model: Module<any, any>, criterion: Criterion<any, any>, mode: ExecutorKind | 'auto', cores: number,
-  sample: { input: Activity; target: Activity } | undefined, opts: { timeInference?: boolean } = {},
+  sample: { input: Activity; target: Activity } | undefined,
+  opts: { timeInference?: boolean; recheck?: typeof AUTO_RECHECK; onSwitch?: (d: AutoDecision) => void } = {},
 ): Promise<ExecutorChoice> {
   if (mode === 'threads' || cores <= 1) return { executor: new ThreadsExecutor(model, criterion, cores), measured: {} };
   if (mode === 'replicas') return { executor: await ReplicasExecutor.start(model, criterion, cores), measured: {} };
   if (!sample) throw new Error('chooseExecutor: auto mode needs a sample batch');
+  const recheck = opts.recheck ?? AUTO_RECHECK;
   // timing steps change no weights, but training-mode forwards move running statistics: keep them
   const savedBuffers = model.namedBuffers().map((b) => b.tensor.clone());
+  const rng = RNG.getState();
   const replicas = await ReplicasExecutor.start(model, criterion, cores);
   // the pool moved the model's weights into shared memory; the threads executor uses those tensors
   const threadsShared = new ThreadsExecutor(model, criterion, cores);
@@ -190,16 +370,15 @@ export async function chooseExecutor(
   let inference: ExecutorChoice['inference'];
   if (opts.timeInference) {
     const infer = await timeAlternating(execs.map((e) => () => e.predict(sample.input)));
-    inference = { kind: infer[0] <= infer[1] ? 'threads' : 'replicas', measured: { threads: infer[0], replicas: infer[1] } };
+    const ms = { threads: infer[0], replicas: infer[1] };
+    inference = { kind: preferredKind(ms, recheck.margin), measured: ms };
   }
   model.namedBuffers().forEach((b, i) => b.tensor.copy_(savedBuffers[i]));
   model.zeroGradParameters();
+  RNG.setState(rng);
   await replicas.pushBuffers();
-  if (measured.threads <= measured.replicas) {
-    await replicas.close();
-    return { executor: threadsShared, measured, inference };
-  }
-  return { executor: replicas, measured, inference };
+  const first: AutoDecision = { step: 0, reason: 'start', measured, kind: preferredKind(measured, recheck.margin) };
+  return { executor: new AutoExecutor(threadsShared, replicas, first, recheck, opts.onSwitch), measured, inference };
 }
 
 export function defaultCores(): number {

@@ -11,7 +11,10 @@
  * Determinism: the data order of epoch e is fixed by (seed, e), random layers at iteration i draw
  * from a stream fixed by (seed, i), and checkpoints hold the optimiser state and the position in
  * the epoch, so a run resumed from a checkpoint gives the same weights, bit for bit, as one that
- * was never interrupted (for the same executor: the sum of replica gradients is ordered).
+ * was never interrupted, for a pinned executor (`threads` or `replicas`: the sum of replica
+ * gradients is ordered). `auto` may switch executors during training when the load changes
+ * (executor.ts AutoExecutor); its timing steps change nothing, but the two executors round
+ * differently, so which one ran each step depends on the machine's load.
  */
 import { backend } from '../backend/registry.js';
 import * as ops from '../tensor/ops.js';
@@ -341,7 +344,13 @@ export class Optimizer {
       throw new RangeError('Optimizer: the training set gave no mini-batch');
     })();
     if (!firstBatch.target) throw new RangeError('Optimizer: training samples need labels');
-    const choice = await chooseExecutor(this.model, this.criterion, this.executorMode, this.cores, { input: firstBatch.input, target: firstBatch.target });
+    const choice = await chooseExecutor(this.model, this.criterion, this.executorMode, this.cores, { input: firstBatch.input, target: firstBatch.target }, {
+      onSwitch: (d) => {
+        this.lastExecutor = { description: exec.description, measured: d.measured };
+        const ms = Object.entries(d.measured).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ');
+        progress.line(`[iter ${state.iteration + 1}] executor: switched to ${d.kind} (${d.reason} re-check, ms/batch ${ms})`);
+      },
+    });
     const exec = choice.executor;
     this.lastExecutor = { description: exec.description, measured: choice.measured };
     const measured = Object.entries(choice.measured).map(([k, ms]) => `${k} ${ms!.toFixed(1)} ms/batch`).join(', ');

@@ -17,7 +17,7 @@ import { SGD } from '../../src/optim/sgd.js';
 import { Optimizer, NonFiniteLossError } from '../../src/optim/optimizer.js';
 import { Trigger } from '../../src/optim/trigger.js';
 import { Top1Accuracy } from '../../src/optim/validation.js';
-import { chooseExecutor, ThreadsExecutor, ReplicasExecutor } from '../../src/optim/executor.js';
+import { AUTO_RECHECK, AutoExecutor, chooseExecutor, preferredKind, ThreadsExecutor, ReplicasExecutor, type ExecutorKind } from '../../src/optim/executor.js';
 import { TrainSummary, ValidationSummary } from '../../src/summary/summary.js';
 import { loadModel } from '../../src/serialization/index.js';
 
@@ -136,8 +136,11 @@ describe('Optimizer (local)', () => {
     try {
       assert.ok(choice.measured.threads! > 0 && choice.measured.replicas! > 0);
       assert.ok(choice.inference && choice.inference.measured.threads > 0 && choice.inference.measured.replicas > 0);
-      assert.equal(choice.executor.kind, choice.measured.threads! <= choice.measured.replicas! ? 'threads' : 'replicas');
-      assert.equal(choice.inference.kind, choice.inference.measured.threads <= choice.inference.measured.replicas ? 'threads' : 'replicas');
+      assert.ok(choice.executor instanceof AutoExecutor);
+      // threads unless replicas win by the margin
+      const m = choice.measured as Record<ExecutorKind, number>;
+      assert.equal(choice.executor.kind, m.replicas * AUTO_RECHECK.margin < m.threads ? 'replicas' : 'threads');
+      assert.equal(choice.inference.kind, preferredKind(choice.inference.measured));
       assert.deepEqual(choice.executor.weights.toArray(), before.toArray());
       assert.ok(model.getParameters().gradients.toArray().every((v) => v === 0));
     } finally {
@@ -147,6 +150,52 @@ describe('Optimizer (local)', () => {
     assert.equal(noInference.inference, undefined);
     await noInference.executor.close();
   });
+
+  // Re-checks every few steps (no settling, windows of 2, any drift), deciding by a margin that
+  // forces a switch (0: replicas always win; Infinity: threads always do): the run must equal,
+  // bit for bit, the two executors replaying the kind that ran each step, i.e. the timing steps
+  // of the other executor left no trace in weights, gradients or random streams.
+  for (const [start, margin] of [['threads', 0], ['replicas', Infinity]] as const) {
+    it(`AutoExecutor: switching (${start} -> other) changes nothing but which executor computes each step`, async () => {
+      setBackend('native');
+      RNG.setSeed(5);
+      const a = LeNet5();
+      const b = a.clone();
+      const crit = () => new ClassNLLCriterion();
+      const pairOf = async (model: typeof a) => {
+        const replicas = await ReplicasExecutor.start(model, crit(), 2);
+        return { replicas, threads: new ThreadsExecutor(model, crit(), 2) };
+      };
+      const pa = await pairOf(a), pb = await pairOf(b);
+      const switched: string[] = [];
+      const auto = new AutoExecutor(pa.threads, pa.replicas, { step: 0, reason: 'start', measured: { threads: 1, replicas: 1 }, kind: start },
+        { ...AUTO_RECHECK, margin, settle: 0, window: 2, drift: 0, minGap: 2, every: 4, warmup: 1, samples: 2 },
+        (d) => switched.push(`${d.step} ${d.kind}`));
+      try {
+        const sgdA = new SGD({ learningRate: 0.05, momentum: 0.9, dampening: 0 }), sgdB = new SGD({ learningRate: 0.05, momentum: 0.9, dampening: 0 });
+        const kinds: ExecutorKind[] = [];
+        for (let step = 0; step < 12; step++) {
+          const x = train.images.narrow(0, 16 * step, 16), y = train.labels.narrow(0, 16 * step, 16);
+          kinds.push(auto.kind);
+          const la = await auto.trainStep(x, y, auto.gradients, 100 + step);
+          sgdA.step(auto.weights, auto.gradients, la);
+          const e = kinds[step] === 'threads' ? pb.threads : pb.replicas;
+          const lb = await e.trainStep(x, y, pb.threads.gradients, 100 + step);
+          sgdB.step(pb.threads.weights, pb.threads.gradients, lb);
+          assert.equal(la, lb, `loss at step ${step}`);
+        }
+        assert.ok(kinds.includes('threads') && kinds.includes('replicas'), `both executors ran: ${kinds.join(' ')}`);
+        assert.ok(switched.length >= 1 && auto.stats.switches === switched.length, switched.join(', '));
+        assert.ok(auto.decisions.length >= 3, 're-checks kept running');
+        assert.equal(auto.description, `${auto.kind === 'threads' ? pa.threads.description : pa.replicas.description} (auto)`);
+        assert.equal(bits(auto.weights), bits(pb.threads.weights));
+        assert.equal(bits(a.getParameters().weights), bits(b.getParameters().weights));
+      } finally {
+        await auto.close();
+        await pb.replicas.close();
+      }
+    });
+  }
 
   it('replicas and the single model compute the same batch gradient, also for uneven splits', async () => {
     setBackend('native');
