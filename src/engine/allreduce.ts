@@ -52,6 +52,18 @@ function u16(b: Uint8Array): Uint16Array {
   return new Uint16Array(new Uint8Array(b).buffer);
 }
 
+/**
+ * A block a job needs is gone: blocks are only deleted at the job's end, so the store lost it (a
+ * Redis restarted without persistence, a local[N] driver's temp directory removed) or the job was
+ * stopped. Retrying cannot help; the checkpoint can.
+ */
+export class MissingBlockError extends Error {
+  constructor(what: string, key: string) {
+    super(`${what} is missing from the block store (key ${key}): the store lost it (e.g. Redis restarted without persistence) or the job was stopped; ` +
+      'rerun from the last checkpoint (setCheckpoint + resume)');
+  }
+}
+
 export class AllReduceParameter {
   readonly fp16: boolean;
 
@@ -98,7 +110,7 @@ export class AllReduceParameter {
     const keys = Array.from({ length: this.slices }, (_, i) => this.weightKey(version, i));
     const parts = await blocks.getMany(keys);
     parts.forEach((b, i) => {
-      if (!b) throw new Error(`AllReduceParameter: weight slice ${i} of version ${version} is missing from the block store (key ${keys[i]})`);
+      if (!b) throw new MissingBlockError(`AllReduceParameter: weight slice ${i} of version ${version}`, keys[i]);
       const [s, e] = this.sliceRange(i);
       const w = f32(b);
       if (w.length !== e - s) throw new Error(`AllReduceParameter: weight slice ${i} has ${w.length} values, expected ${e - s}`);
@@ -128,7 +140,7 @@ export class AllReduceParameter {
     const grads = await blocks.getMany(contributions.map((c) => this.gradKey(iteration, slice, c.task)));
     const sum = new Float32Array(n);
     grads.forEach((g, k) => {
-      if (!g) throw new Error(`AllReduceParameter: gradient slice ${slice} of task ${contributions[k].task} for iteration ${iteration} is missing`);
+      if (!g) throw new MissingBlockError(`AllReduceParameter: gradient slice ${slice} of task ${contributions[k].task} for iteration ${iteration}`, this.gradKey(iteration, slice, contributions[k].task));
       const w = contributions[k].samples / total;
       if (this.fp16) addHalf(sum, u16(g), w);
       else {
@@ -150,7 +162,9 @@ export class AllReduceParameter {
   async applySlice(blocks: BlockStore, iteration: number, slice: number, gradient: Float32Array | null, method: OptimMethod,
     opts: ApplyOptions = {}): Promise<number> {
     const [wb, sb] = await blocks.getMany([this.weightKey(iteration, slice), this.stateKey(iteration, slice)]);
-    if (!wb || !sb) throw new Error(`AllReduceParameter: slice ${slice} of version ${iteration} (weights or optimizer state) is missing from the block store`);
+    if (!wb || !sb) {
+      throw new MissingBlockError(`AllReduceParameter: the ${wb ? 'optimizer state' : 'weights'} of slice ${slice}, version ${iteration},`, wb ? this.stateKey(iteration, slice) : this.weightKey(iteration, slice));
+    }
     const m = method.clone();
     m.loadState(deserializeObject(sb) as SavedState);
     if (!gradient) {
@@ -185,7 +199,7 @@ export class AllReduceParameter {
   async getStates(blocks: BlockStore, version: number): Promise<SavedState[]> {
     const keys = Array.from({ length: this.slices }, (_, i) => this.stateKey(version, i));
     return (await blocks.getMany(keys)).map((b, i) => {
-      if (!b) throw new Error(`AllReduceParameter: optimizer state of slice ${i}, version ${version} is missing from the block store`);
+      if (!b) throw new MissingBlockError(`AllReduceParameter: optimizer state of slice ${i}, version ${version}`, keys[i]);
       return deserializeObject(b) as SavedState;
     });
   }

@@ -22,7 +22,7 @@ import { epochGenerator } from '../data/seed.js';
 import type { OptimMethod } from '../optim/optim-method.js';
 import type { ValidationMethod, ValidationResult } from '../optim/validation.js';
 import { deserializeObject } from '../serialization/index.js';
-import { AllReduceParameter, f32, type ApplyOptions, type Contribution } from './allreduce.js';
+import { AllReduceParameter, MissingBlockError, f32, type ApplyOptions, type Contribution } from './allreduce.js';
 import { waitForBlocks } from './block-wait.js';
 import { computePartition, type Plan } from './partition-task.js';
 import { fnRef } from './cluster/ship.js';
@@ -122,7 +122,7 @@ interface Replica {
 
 async function block(ctx: TaskContext, key: string): Promise<Uint8Array> {
   const b = await ctx.blocks.get(key);
-  if (!b) throw new Error(`block ${key} is missing from the block store (was the job's driver stopped?)`);
+  if (!b) throw new MissingBlockError(`the job's block ${key.slice(key.lastIndexOf('/') + 1)}`, key);
   return b;
 }
 

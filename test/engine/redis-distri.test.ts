@@ -2,6 +2,9 @@
 // loopback), with real Fashion-MNIST: training learns with one iteration per submission and with
 // group scheduling, and finishes when a worker is SIGKILLed mid-training.
 import { describe, it, before, after } from 'node:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { setBackend } from '../../src/backend/registry.js';
 import { RNG } from '../../src/tensor/random.js';
@@ -78,4 +81,47 @@ describe('DistriOptimizer on a Redis cluster of 3 workers', { skip: noRedis }, (
       workers.push(await startWorker(server.url, ['--unreachable-timeout', '20']));
     });
   }
+
+  it('Redis restarted mid-training (its blocks gone): a clear error, never wrong weights; the checkpoint resumes the run', async () => {
+    setBackend('native');
+    const dir = mkdtempSync(join(tmpdir(), 'bigdl-redis-restart-'));
+    try {
+      const make = () => {
+        RNG.setSeed(7);
+        const model = LeNet5();
+        const opt = new DistriOptimizer({
+          model, trainingSet: ctx.parallelize(train, 2).map(fns.toSample), criterion: new ClassNLLCriterion(),
+          optimMethod: new SGD({ learningRate: 0.05, momentum: 0.9, dampening: 0 }), batchSize: 100,
+          endWhen: Trigger.maxEpoch(3), progress: 'quiet',
+        }).setCheckpoint(dir, Trigger.everyEpoch()).resume(dir, { missingOk: true });
+        return { model, opt };
+      };
+      const first = make();
+      const before = first.model.getParameters().weights.toArray();
+      let restarted = false;
+      first.opt.setValidation(Trigger.everyEpoch(), ctx.parallelize(test, 2).map(fns.toSample), [new Top1Accuracy()], 150)
+        .onValidation(async (r) => {
+          if (r.epoch !== 2 || restarted) return;
+          restarted = true;
+          await server.kill();
+          await server.start();
+        });
+      await assert.rejects(first.opt.optimize(), (e: Error) => {
+        assert.match(e.message, /missing from the block store/);
+        assert.match(e.message, /lost|restart/i);
+        return true;
+      });
+      assert.ok(restarted);
+      // the model holds the weights of a whole version (the last the driver read, at epoch 2's
+      // validation), not a mix: the failed run wrote nothing into it after the restart
+      assert.notDeepEqual(first.model.getParameters().weights.toArray(), before);
+      // the same command again resumes from the epoch-1 checkpoint (epoch 2's was cut off by the restart) and finishes
+      const again = make();
+      await again.opt.optimize();
+      assert.equal(again.opt.iterationTimes.length, 24, 'epochs 2 and 3');
+      assert.ok(again.model.getParameters().weights.toArray().every(Number.isFinite));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
