@@ -1,9 +1,10 @@
 /**
  * PartitionedDataset: Spark's RDD role. A dataset is a lineage: a source (an array stored as
- * blocks, a range, text files cut into byte ranges, CSV files) and the transforms applied to it.
- * Transforms are lazy and return new datasets; actions (count, collect, take, reduce,
- * foreachPartition, saveAsTextFile) run one stage on the cluster with one task per partition, each
- * task computing its partition by walking the lineage from the source (./partition-task.ts).
+ * blocks, a range, text files cut into byte ranges, CSV files, parquet row groups, a DuckDB query)
+ * and the transforms applied to it. Transforms are lazy and return new datasets; actions (count,
+ * collect, take, reduce, foreachPartition, saveAsTextFile) run one stage on the cluster with one
+ * task per partition, each task computing its partition by walking the lineage from the source
+ * (./partition-task.ts).
  *
  * Narrow transforms (map, filter, flatMap, mapPartitions, sample, zip, union, glom) are pipelined
  * inside a task. Wide ones (repartition, shuffle) and CSV sources end a stage: their input is
@@ -24,7 +25,7 @@ import type { CsvStats } from '../data/csv.js';
 import { loadFn, refOf } from './cluster/ship.js';
 import type { BlockStore, Cluster, FnRef, Json, TaskSpec } from './cluster/types.js';
 import { DATASET_TASK, serializeItems, unpack, type Action, type DatasetTaskResult, type Plan } from './partition-task.js';
-import type { TextSplit } from './sources.js';
+import type { ParquetPiece, SqlSource, TextSplit } from './sources.js';
 
 /** What datasets need from their context (EngineContext implements it). */
 export interface DatasetHost {
@@ -70,6 +71,8 @@ type Dep =
   | { kind: 'range'; bounds: [number, number][] }
   | { kind: 'text'; splits: TextSplit[]; encoding: string }
   | { kind: 'csv'; files: string[]; parts: number[]; options: Json; arrays: boolean }
+  | { kind: 'parquet'; files: string[]; parts: ParquetPiece[][]; columns: string[] | null }
+  | { kind: 'sql'; source: SqlSource }
   | { kind: 'narrow'; op: 'map' | 'filter' | 'flatMap' | 'mapPartitions'; fn: FnRef; args: Json; parent: PartitionedDataset<any> }
   | { kind: 'glom'; parent: PartitionedDataset<any> }
   | { kind: 'sample'; fraction: number; seed: number; parent: PartitionedDataset<any> }
@@ -344,6 +347,8 @@ export class PartitionedDataset<T> {
       case 'range': return 'range';
       case 'text': return `textFile ${[...new Set(d.splits.map((s) => s.path))].join(', ')}`;
       case 'csv': return `csvFile ${d.files.join(', ')}`;
+      case 'parquet': return `parquetFile(${d.files.join(', ')}, ${this.numPartitions} partitions)`;
+      case 'sql': return `sql(${d.source.query.length > 80 ? `${d.source.query.slice(0, 80)}...` : d.source.query})`.replace(/\s+/g, ' ');
       case 'narrow': return `${d.op}(${d.fn.exportName})`;
       case 'exchange': return d.mode === 'random' ? `shuffle(seed ${d.seed})` : 'repartition';
       default: return d.kind;
@@ -376,7 +381,7 @@ export class PartitionedDataset<T> {
         d.parts = []; // the blocks hold them now
         return;
       }
-      case 'range': case 'text':
+      case 'range': case 'text': case 'parquet': case 'sql':
         return;
       case 'csv': {
         const stageId = `${this.host.keyPrefix}/stage-${this.host.newId()}-csv`;
@@ -468,6 +473,10 @@ export class PartitionedDataset<T> {
         return { op: 'range', start: d.bounds[p][0], end: d.bounds[p][1], step: 1 };
       case 'text':
         return { op: 'text', ...d.splits[p], encoding: d.encoding };
+      case 'parquet':
+        return { op: 'parquet', pieces: d.parts[p], columns: d.columns };
+      case 'sql':
+        return { op: 'sql', ...d.source, partition: p };
       case 'narrow':
         return { op: d.op, fn: d.fn, args: d.args, partition: p, parent: d.parent.plan(p) };
       case 'glom':
@@ -582,6 +591,12 @@ export const sourceDeps = {
   },
   csv(files: string[], parts: number[], options: Json, arrays: boolean): Dep {
     return { kind: 'csv', files, parts, options, arrays };
+  },
+  parquet(files: string[], parts: ParquetPiece[][], columns: string[] | null): Dep {
+    return { kind: 'parquet', files, parts, columns };
+  },
+  sql(source: SqlSource): Dep {
+    return { kind: 'sql', source };
   },
 };
 

@@ -24,6 +24,7 @@ import { fnRef, loadFn } from './cluster/ship.js';
 import type { BlockStore, FnRef, Json, TaskContext } from './cluster/types.js';
 import type { PartitionInfo } from './dataset.js';
 import { decodeItems, encodeItems } from './item-codec.js';
+import type { ParquetPiece, SqlSource } from './sources.js';
 
 /** The reference workers use to run dataset tasks. */
 export const DATASET_TASK: FnRef = fnRef(import.meta.url, 'datasetTask');
@@ -39,6 +40,8 @@ export type Plan =
   | { op: 'range'; start: number; end: number; step: number }
   | { op: 'text'; path: string; start: number; end: number; encoding: string }
   | { op: 'csv'; path: string; options: Json; arrays: boolean }
+  | { op: 'parquet'; pieces: ParquetPiece[]; columns: string[] | null }
+  | ({ op: 'sql'; partition: number } & SqlSource)
   | { op: 'map' | 'filter' | 'flatMap' | 'mapPartitions'; fn: FnRef; args: Json; partition: number; parent: Plan }
   | { op: 'glom'; parent: Plan }
   | { op: 'sample'; fraction: number; seed: number; partition: number; parent: Plan }
@@ -238,6 +241,18 @@ export async function* chunks(plan: Plan, env: Env): AsyncGenerator<unknown[]> {
       env.csv.push({ ...reader.stats, reasons: reader.stats.reasons.slice() });
       return;
     }
+    case 'parquet': {
+      // loaded on first use: workers that never read parquet (or SQL) do not load the readers
+      const { readParquetPieces } = await import('./sources-parquet.js');
+      yield* rechunk(readParquetPieces(plan.pieces, plan.columns));
+      return;
+    }
+    case 'sql': {
+      const { readSqlPartition } = await import('./sources-sql.js');
+      const { partition, query, params, partitions, cwd } = plan;
+      yield* rechunk(readSqlPartition(partition, { query, params, partitions, cwd }));
+      return;
+    }
     case 'map': {
       const fn = await userFn(plan.fn);
       const args = plan.args;
@@ -401,6 +416,19 @@ async function gather(plan: Plan, env: Env): Promise<unknown[]> {
     else for (let i = 0; i < c.length; i++) out.push(c[i]);
   }
   return out ?? [];
+}
+
+/** Items one at a time as chunks of up to CHUNK. */
+async function* rechunk(items: AsyncIterable<unknown>): AsyncGenerator<unknown[]> {
+  let c: unknown[] = [];
+  for await (const x of items) {
+    c.push(x);
+    if (c.length === CHUNK) {
+      yield c;
+      c = [];
+    }
+  }
+  if (c.length) yield c;
 }
 
 function* slices(items: unknown[]): Generator<unknown[]> {

@@ -8,16 +8,16 @@
  * file paths, the row-group indices and their row count, so a worker reads just those row groups,
  * and a lost partition is re-read from the same row groups (lineage).
  *
- * There is no plan kind of its own: a partition is `range(k, k)`'s item p fed to
- * `mapPartitions(readParquetPartition, { parts, columns })`, which streams the rows of part p.
+ * The dataset is a source of its own (a 'parquet' dependency in ./dataset.ts): partition p's plan
+ * carries only its own pieces, and the worker streams them with `readParquetPieces`.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { parquetMetadata, parquetMetadataAsync, parquetReadObjects, parquetSchema, type AsyncBuffer, type FileMetaData } from 'hyparquet';
-import { fnRef } from './cluster/ship.js';
-import type { FnRef, Json } from './cluster/types.js';
-import type { PartitionedDataset } from './dataset.js';
-import { resolveFiles } from './sources.js';
+import { PartitionedDataset, sourceDeps, type DatasetHost } from './dataset.js';
+import { resolveFiles, type ParquetPiece } from './sources.js';
+
+export type { ParquetPiece } from './sources.js';
 
 export interface ParquetFileOptions {
   /** partitions in all (default: the cluster's cores); at most one per row group */
@@ -26,25 +26,11 @@ export interface ParquetFileOptions {
   columns?: string[];
 }
 
-/** Row groups [first, end) of one file, holding `rows` rows. */
-export interface ParquetPiece {
-  path: string;
-  first: number;
-  end: number;
-  rows: number;
-}
-
-/** What EngineContext provides to build the dataset (kept narrow to avoid an import cycle). */
-interface Host {
-  readonly defaultParallelism: number;
-  range(n: number, partitions: number): PartitionedDataset<number>;
-}
-
 // the codecs hyparquet decodes itself or through hyparquet-compressors
 const CODECS = new Set(['UNCOMPRESSED', 'SNAPPY', 'GZIP', 'BROTLI', 'LZ4', 'LZ4_RAW', 'ZSTD']);
 
 /** Driver side of ctx.parquetFile. */
-export function parquetDataset<Row>(host: Host, paths: string | readonly string[], options: ParquetFileOptions): PartitionedDataset<Row> {
+export function parquetDataset<Row>(host: DatasetHost, paths: string | readonly string[], options: ParquetFileOptions): PartitionedDataset<Row> {
   const files = resolveFiles(paths, 'parquetFile');
   const partitions = options.partitions ?? host.defaultParallelism;
   if (!Number.isSafeInteger(partitions) || partitions < 1) throw new RangeError(`parquetFile: the number of partitions must be a positive integer, got ${partitions}`);
@@ -59,8 +45,7 @@ export function parquetDataset<Row>(host: Host, paths: string | readonly string[
     md.row_groups.forEach((g, index) => groups.push({ path, index, rows: Number(g.num_rows) }));
   }
   const parts = cutRowGroups(groups, partitions);
-  const args = { parts, columns: columns ?? null } as unknown as Json;
-  return host.range(parts.length, parts.length).mapPartitions<Row>(READ_PARQUET, args);
+  return new PartitionedDataset<Row>(host, sourceDeps.parquet(files, parts, columns ?? null), parts.length);
 }
 
 /** The footer of a parquet file, read synchronously; errors name the file and what is wrong. */
@@ -142,10 +127,10 @@ export function cutRowGroups(groups: readonly { path: string; index: number; row
 
 // ---- worker side ----
 
-/** mapPartitions function: the rows of part `items[0]`, one row group at a time (memory stays at one row group). */
-export async function* readParquetPartition(items: number[], args: { parts: ParquetPiece[][]; columns: string[] | null }): AsyncGenerator<Record<string, unknown>> {
+/** The rows of a partition's pieces, one row group at a time (memory stays at one row group). */
+export async function* readParquetPieces(pieces: readonly ParquetPiece[], columns: string[] | null): AsyncGenerator<Record<string, unknown>> {
   const { compressors } = await import('hyparquet-compressors');
-  for (const piece of args.parts[items[0]]) {
+  for (const piece of pieces) {
     const fh = await open(piece.path, 'r').catch((e: Error) => {
       throw new Error(`parquetFile ${piece.path}: ${e.message}`);
     });
@@ -163,7 +148,7 @@ export async function* readParquetPartition(items: number[], args: { parts: Parq
         const rowEnd = rowStart + Number(md.row_groups[i].num_rows);
         let batch;
         try {
-          batch = await parquetReadObjects({ file, metadata: md, rowStart, rowEnd, compressors, ...(args.columns ? { columns: args.columns } : {}) });
+          batch = await parquetReadObjects({ file, metadata: md, rowStart, rowEnd, compressors, ...(columns ? { columns } : {}) });
         } catch (e) {
           throw new Error(`parquetFile ${piece.path}: row group ${i}: ${(e as Error).message}`);
         }
@@ -192,6 +177,3 @@ function fileBuffer(fh: FileHandle, size: number): AsyncBuffer {
     },
   };
 }
-
-/** What workers import to read a partition (a reference: module URL + export name). */
-const READ_PARQUET: FnRef = fnRef(import.meta.url, 'readParquetPartition');

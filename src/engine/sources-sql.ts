@@ -14,16 +14,14 @@
  * the hashes of computed columns are the same on every run. The price: every partition runs the
  * whole query and keeps 1/k of it; for large raw tables, write Parquet and use ctx.parquetFile.
  *
- * There is no plan kind of its own: partition p is `range(k, k)`'s item p fed to
- * `mapPartitions(readSqlPartition, { query, params, partitions, cwd })`.
+ * The dataset is a source of its own (an 'sql' dependency in ./dataset.ts): partition p's plan
+ * carries the query, its parameters, the bucket count and p, and the worker runs `readSqlPartition`.
  */
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
-import { fnRef } from './cluster/ship.js';
-import type { FnRef, Json } from './cluster/types.js';
-import type { PartitionedDataset } from './dataset.js';
+import { PartitionedDataset, sourceDeps, type DatasetHost } from './dataset.js';
+import type { SqlParams, SqlSource } from './sources.js';
 
-/** Query parameters: positional (`?`, `$1`) as an array, or named (`$name`) as an object. */
-export type SqlParams = (string | number | boolean | null)[] | Record<string, string | number | boolean | null>;
+export type { SqlParams } from './sources.js';
 
 export interface SqlOptions {
   /** partitions (hash buckets of the rows; default: the cluster's cores) */
@@ -32,30 +30,17 @@ export interface SqlOptions {
   params?: SqlParams;
 }
 
-interface SqlArgs {
-  query: string;
-  params: SqlParams | null;
-  partitions: number;
-  /** the driver's working directory: relative file paths in the query resolve against it on workers */
-  cwd: string;
-}
-
-interface Host {
-  readonly defaultParallelism: number;
-  range(n: number, partitions: number): PartitionedDataset<number>;
-}
-
 /** Driver side of ctx.sql: checks the query with DuckDB here, then builds the dataset. */
-export async function sqlDataset<Row>(host: Host, query: string, options: SqlOptions): Promise<PartitionedDataset<Row>> {
+export async function sqlDataset<Row>(host: DatasetHost, query: string, options: SqlOptions): Promise<PartitionedDataset<Row>> {
   if (typeof query !== 'string' || query.trim() === '') throw new TypeError('sql: expected a query string');
   // a trailing ';' would end the subquery the partitions wrap around the query
   const q = query.trim().replace(/;\s*$/, '');
   const partitions = options.partitions ?? host.defaultParallelism;
   if (!Number.isSafeInteger(partitions) || partitions < 1) throw new RangeError(`sql: the number of partitions must be a positive integer, got ${partitions}`);
   const params = checkParams(options.params);
-  const args: SqlArgs = { query: q, params, partitions, cwd: process.cwd() };
+  const args: SqlSource = { query: q, params, partitions, cwd: process.cwd() };
   await checkQuery(args);
-  return host.range(partitions, partitions).mapPartitions<Row>(READ_SQL, args as unknown as Json);
+  return new PartitionedDataset<Row>(host, sourceDeps.sql(args), partitions);
 }
 
 function checkParams(params: unknown): SqlParams | null {
@@ -73,7 +58,7 @@ function checkParams(params: unknown): SqlParams | null {
  * numbers in DuckDB's messages: one statement, a SELECT, parameters that bind, and a result that
  * can be hashed and sorted (the partition query with LIMIT 0, which plans but reads no rows).
  */
-async function checkQuery(args: SqlArgs): Promise<void> {
+async function checkQuery(args: SqlSource): Promise<void> {
   const fail = (why: string) => new Error(`sql: ${why}\n  query: ${preview(args.query)}`);
   const conn = await connect(args.cwd);
   try {
@@ -150,9 +135,8 @@ async function connect(cwd: string): Promise<DuckDBConnection> {
 
 // ---- worker side ----
 
-/** mapPartitions function: streams the rows of partition `items[0]` as objects keyed by column. */
-export async function* readSqlPartition(items: number[], args: SqlArgs): AsyncGenerator<Record<string, unknown>> {
-  const p = items[0];
+/** Streams the rows of partition p as objects keyed by column. */
+export async function* readSqlPartition(p: number, args: SqlSource): AsyncGenerator<Record<string, unknown>> {
   const conn = await connect(args.cwd);
   try {
     let rows;
@@ -177,9 +161,6 @@ export async function* readSqlPartition(items: number[], args: SqlArgs): AsyncGe
   }
 }
 
-function partitionError(e: unknown, p: number, args: SqlArgs): Error {
+function partitionError(e: unknown, p: number, args: SqlSource): Error {
   return new Error(`sql partition ${p}: DuckDB: ${(e as Error).message}\n  query: ${preview(args.query)}`);
 }
-
-/** What workers import to read a partition (a reference: module URL + export name). */
-const READ_SQL: FnRef = fnRef(import.meta.url, 'readSqlPartition');

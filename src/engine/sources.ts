@@ -1,6 +1,7 @@
 /**
  * Driver-side helpers for file sources: resolving paths and globs to files, and cutting files into
- * partitions (byte ranges for text, file shares for CSV).
+ * partitions (byte ranges for text, file shares for CSV); the descriptors of parquet and SQL
+ * partitions.
  */
 import { readdirSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve, sep } from 'node:path';
@@ -10,6 +11,26 @@ export interface TextSplit {
   path: string;
   start: number;
   end: number;
+}
+
+/** Row groups [first, end) of one parquet file, holding `rows` rows (./sources-parquet.ts). */
+export interface ParquetPiece {
+  path: string;
+  first: number;
+  end: number;
+  rows: number;
+}
+
+/** Query parameters: positional (`?`, `$1`) as an array, or named (`$name`) as an object. */
+export type SqlParams = (string | number | boolean | null)[] | Record<string, string | number | boolean | null>;
+
+/** A DuckDB query cut into `partitions` hash buckets (./sources-sql.ts). */
+export interface SqlSource {
+  query: string;
+  params: SqlParams | null;
+  partitions: number;
+  /** the driver's working directory: relative file paths in the query resolve against it on workers */
+  cwd: string;
 }
 
 const GLOB = /[*?[{]/;

@@ -122,9 +122,14 @@ describe('ctx.parquetFile on local[2]', () => {
     const groups = weatherFiles.flatMap(groupsOf).length;
     const fine = ctx.parquetFile(weatherFiles, { partitions: 1000 });
     assert.equal(fine.numPartitions, groups);
+    assert.match(fine.toDebugString(), new RegExp(`^\\(${groups}\\) parquetFile\\(.*2010\\.parquet, .*, ${groups} partitions\\) #\\d+$`));
     const sizes = await fine.partitionSizes();
     assert.ok(sizes.every((n) => n > 0));
     assert.equal(sizes.reduce((a, b) => a + b, 0), weather.length);
+    // each partition's plan carries only its own row groups
+    const plans = (await fine.partitionTasks()).map((t) => t.plan as { op: string; pieces: { rows: number }[] });
+    assert.ok(plans.every((pl) => pl.op === 'parquet' && pl.pieces.length === 1), 'one row group per partition');
+    assert.deepEqual(plans.map((pl) => pl.pieces[0].rows), sizes);
   });
 
   it('recomputes a lost cached partition from its row groups', async () => {

@@ -57,6 +57,11 @@ describe('ctx.sql on local[2]', () => {
   it('holds every row once over hash partitions, sorted within each, the same on every run', async () => {
     const ds = await ctx.sql<Rating>(`SELECT userId, movieId, rating, timestamp FROM read_csv('${ratingsRel}')`, { partitions: 3 });
     assert.equal(ds.numPartitions, 3);
+    assert.match(ds.toDebugString(), /^\(3\) sql\(SELECT userId, movieId, rating, timestamp FROM read_csv\(.*\) #\d+$/);
+    // each partition's plan carries its bucket and the query, not the other partitions'
+    const plans = (await ds.partitionTasks()).map((t) => t.plan);
+    assert.deepEqual(plans.map((pl) => [pl.op, (pl as { partition: number }).partition]), [['sql', 0], ['sql', 1], ['sql', 2]]);
+    assert.ok(JSON.stringify(plans[0]).length < 600, JSON.stringify(plans[0]));
     const sizes = await ds.partitionSizes();
     assert.equal(sizes.reduce((a, b) => a + b, 0), ratings.length);
     assert.ok(sizes.every((n) => n > ratings.length / 4), `hash buckets of similar sizes: ${sizes}`);
