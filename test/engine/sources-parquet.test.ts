@@ -14,6 +14,8 @@ import type { LocalCluster } from '../../src/engine/cluster/local.js';
 import { cutRowGroups, readFooter } from '../../src/engine/sources-parquet.js';
 import { fns } from './fns.js';
 import { sfns } from './sources-fns.js';
+import { checkRecomputedAfterKill } from './lost-partition.js';
+import type { PartitionedDataset } from '../../src/engine/dataset.js';
 
 const DATA = join(packageRoot(), '..', 'shared', 'data');
 const RATINGS = join(DATA, 'movielens', 'ml-latest-small', 'ratings.csv');
@@ -23,14 +25,6 @@ const YEARS = [2010, 2011, 2012, 2013, 2014];
 /** The CSV's data lines split on commas (neither file quotes fields); ratings.csv has CRLF ends. */
 const csvLines = (path: string): string[][] =>
   readFileSync(path, 'utf8').split('\n').slice(1).map((l) => l.replace(/\r$/, '')).filter((l) => l !== '').map((l) => l.split(','));
-
-async function until(cond: () => Promise<boolean>, what: string, ms = 10000): Promise<void> {
-  const t0 = Date.now();
-  while (!(await cond())) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 const groupsOf = (path: string) => readFooter(path).row_groups.map((g, index) => ({ path, index, rows: Number(g.num_rows) }));
 
@@ -135,21 +129,7 @@ describe('ctx.parquetFile on local[2]', () => {
   it('recomputes a lost cached partition from its row groups', async () => {
     const cluster = ctx.cluster as LocalCluster;
     const ds = ctx.parquetFile(weatherFiles, { partitions: 4, columns: ['No', 'TEMP'] }).map(sfns.withPid).cache();
-    const first = (await ds.collect()) as { No: bigint; pid: number }[];
-    const locations = await ds.cacheLocations();
-    const sizes = await ds.partitionSizes();
-    const holder = locations[0]!;
-    const victimPid = (await cluster.workers()).find((w) => w.id === holder)!.pid;
-    process.kill(victimPid, 'SIGKILL');
-    await until(async () => !(await cluster.workers()).some((w) => w.pid === victimPid), 'the death to be noticed');
-    const again = (await ds.collect()) as { No: bigint; pid: number }[];
-    assert.deepEqual(again.map(({ pid, ...r }) => r), first.map(({ pid, ...r }) => r), 'the same rows, recomputed or cached');
-    let start = 0;
-    for (let p = 0; p < 4; p++) {
-      const now = again.slice(start, start + sizes[p]);
-      start += sizes[p];
-      if (locations[p] === holder) assert.ok(now.every((r) => r.pid !== victimPid), `partition ${p} was recomputed elsewhere`);
-    }
+    await checkRecomputedAfterKill(cluster, ds as PartitionedDataset<{ No: bigint; pid: number }>);
   });
 
   it('names the file and what is wrong with it', async () => {

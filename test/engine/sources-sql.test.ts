@@ -18,6 +18,8 @@ import { Trigger } from '../../src/optim/trigger.js';
 import { Loss } from '../../src/optim/validation.js';
 import { RNG } from '../../src/tensor/random.js';
 import { sfns, type WeatherDay } from './sources-fns.js';
+import { checkRecomputedAfterKill } from './lost-partition.js';
+import type { PartitionedDataset } from '../../src/engine/dataset.js';
 
 const DATA = join(packageRoot(), '..', 'shared', 'data');
 const RATINGS = join(DATA, 'movielens', 'ml-latest-small', 'ratings.csv');
@@ -26,14 +28,6 @@ const PM25 = join(DATA, 'timeseries', 'beijing_pm25_pollution.csv');
 /** The CSV's data lines split on commas (neither file quotes fields); ratings.csv has CRLF ends. */
 const csvLines = (path: string): string[][] =>
   readFileSync(path, 'utf8').split('\n').slice(1).map((l) => l.replace(/\r$/, '')).filter((l) => l !== '').map((l) => l.split(','));
-
-async function until(cond: () => Promise<boolean>, what: string, ms = 10000): Promise<void> {
-  const t0 = Date.now();
-  while (!(await cond())) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 type Rating = { userId: bigint; movieId: bigint; rating: number; timestamp: bigint };
 const key = (r: Rating): string => `${r.userId},${r.movieId},${r.rating},${r.timestamp}`;
@@ -135,22 +129,8 @@ describe('ctx.sql on local[2]', () => {
     const cluster = ctx.cluster as LocalCluster;
     const ds = (await ctx.sql(`SELECT movieId, count(*) AS n, avg(rating) AS mean FROM read_csv('${RATINGS}') GROUP BY movieId`, { partitions: 4 }))
       .map(sfns.withPid).cache();
-    const first = (await ds.collect()) as { movieId: bigint; pid: number }[];
+    const first = await checkRecomputedAfterKill(cluster, ds as PartitionedDataset<{ movieId: bigint; pid: number }>);
     assert.equal(first.length, new Set(ratings.map((r) => r[1])).size);
-    const locations = await ds.cacheLocations();
-    const sizes = await ds.partitionSizes();
-    const holder = locations[0]!;
-    const victimPid = (await cluster.workers()).find((w) => w.id === holder)!.pid;
-    process.kill(victimPid, 'SIGKILL');
-    await until(async () => !(await cluster.workers()).some((w) => w.pid === victimPid), 'the death to be noticed');
-    const again = (await ds.collect()) as { movieId: bigint; pid: number }[];
-    assert.deepEqual(again.map(({ pid, ...r }) => r), first.map(({ pid, ...r }) => r), 'the same rows in the same order');
-    let start = 0;
-    for (let p = 0; p < 4; p++) {
-      const now = again.slice(start, start + sizes[p]);
-      start += sizes[p];
-      if (locations[p] === holder) assert.ok(now.every((r) => r.pid !== victimPid), `partition ${p} was recomputed elsewhere`);
-    }
   });
 
   it('rejects queries that cannot be a dataset on the driver, naming the query and giving DuckDB\'s message', async () => {
