@@ -8,6 +8,7 @@ committed, so the tests need no PyTorch; rerun this script to regenerate them.
 """
 import json
 import os
+import sys
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -118,23 +119,10 @@ save('bce', {}, {'input': p, 'target': t}, {}, {'loss': loss.reshape(1)}, {'inpu
 # the loss and every parameter gradient of one step of sigmoid + BCELoss, then the losses of three
 # SGD steps (momentum 0.9, dampening 0), so a mismatch in any layer's gradient or in the
 # criterion's reduction shows as a learning-speed difference against PyTorch. Ids repeat within the
-# batch so the embedding gradients accumulate.
-class NeuMF(nn.Module):
-    def __init__(self, users, items, embed, mf, hidden):
-        super().__init__()
-        self.mlp_user, self.mlp_item = nn.Embedding(users, embed), nn.Embedding(items, embed)
-        self.mf_user, self.mf_item = nn.Embedding(users, mf), nn.Embedding(items, mf)
-        layers, width = [], 2 * embed
-        for h in hidden:
-            layers += [nn.Linear(width, h), nn.ReLU()]
-            width = h
-        self.mlp = nn.Sequential(*layers)
-        self.last = nn.Linear(width + mf, 1)
-
-    def forward(self, x):
-        u, i = x[:, 0], x[:, 1]
-        mlp = self.mlp(torch.cat([self.mlp_user(u), self.mlp_item(i)], dim=1))
-        return torch.sigmoid(self.last(torch.cat([mlp, self.mf_user(u) * self.mf_item(i)], dim=1)))
+# batch so the embedding gradients accumulate. The architecture is the bench's reference itself, so
+# the fixture checks the model the bench times.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'bench', 'ref'))
+from torch_models import NeuMF  # noqa: E402
 
 
 ncf_args = {'userCount': 7, 'itemCount': 6, 'userEmbed': 4, 'itemEmbed': 4, 'mfEmbed': 3, 'hiddenLayers': [5, 4], 'lr': 0.1, 'momentum': 0.9}
