@@ -107,10 +107,18 @@ export class AllReduceParameter {
 
   /** Task: reads every weight slice of `version` into `into` (the model's flat weights). */
   async getWeights(blocks: BlockStore, version: number, into: Float32Array): Promise<void> {
-    const keys = Array.from({ length: this.slices }, (_, i) => this.weightKey(version, i));
-    const parts = await blocks.getMany(keys);
+    this.assembleWeights(await blocks.getMany(this.weightKeys(version)), version, into);
+  }
+
+  /** The keys of every weight slice of `version`, in slice order. */
+  weightKeys(version: number): string[] {
+    return Array.from({ length: this.slices }, (_, i) => this.weightKey(version, i));
+  }
+
+  /** Copies the weight slices of `version` (their blocks, in slice order) into `into`, checking each. */
+  assembleWeights(parts: readonly (Uint8Array | undefined)[], version: number, into: Float32Array): void {
     parts.forEach((b, i) => {
-      if (!b) throw new MissingBlockError(`AllReduceParameter: weight slice ${i} of version ${version}`, keys[i]);
+      if (!b) throw new MissingBlockError(`AllReduceParameter: weight slice ${i} of version ${version}`, this.weightKey(version, i));
       const [s, e] = this.sliceRange(i);
       const w = f32(b);
       if (w.length !== e - s) throw new Error(`AllReduceParameter: weight slice ${i} has ${w.length} values, expected ${e - s}`);

@@ -271,7 +271,7 @@ export class DistriOptimizer {
           progress.update({ epoch: state.epoch, maxEpoch: undefined, batchInEpoch: step + 1, batchesPerEpoch: iterationsPerEpoch,
             iteration: state.iteration, loss: o.loss, samplesPerSecond: perSecond, etaSeconds: undefined });
           this.summarize(state, o, perSecond);
-          if (this.validation?.trigger.apply(state)) await this.validate(state, info, version, progress);
+          if (this.validation?.trigger.apply(state)) await this.validate(state, job, version, progress);
           if (this.checkpoint?.trigger.apply(state)) await this.saveCheckpoint(job, state, version, progress);
           if (endWhen.apply(state)) {
             done = true;
@@ -454,8 +454,9 @@ export class DistriOptimizer {
     progress.line(`[epoch ${state.epoch} iter ${state.iteration}] checkpoint saved to ${this.lastCheckpoint}`);
   }
 
-  private async validate(state: TrainingState, info: JobInfo, version: number, progress: Progress): Promise<void> {
+  private async validate(state: TrainingState, job: Job, version: number, progress: Progress): Promise<void> {
     const v = this.validation!;
+    const { info } = job;
     const host = v.data.context;
     await host.blocks.put(`${info.job}/validation`, serializeObject(v.methods));
     const plans = await v.data.partitionTasks();
@@ -485,7 +486,7 @@ export class DistriOptimizer {
     }
     if (this.validationCallbacks.length) {
       const { model } = this.cfg;
-      await new AllReduceParameter(info.job, info.size, info.slices, { fp16: info.fp16 }).getWeights(host.blocks, version, model.getParameters().weights.data as Float32Array);
+      await job.ar.getWeights(host.blocks, version, model.getParameters().weights.data as Float32Array);
       for (const cb of this.validationCallbacks) await cb(report, model);
     }
   }

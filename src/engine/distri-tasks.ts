@@ -267,10 +267,7 @@ export async function groupTask(ctx: TaskContext, raw: Json): Promise<Json> {
   let syncStart = performance.now();
   for (const [k, pos] of a.positions.entries()) {
     const v = a.version + k;
-    const weightKeys = Array.from({ length: a.slices }, (_, i) => ar.weightKey(v, i));
-    const ws = await wait(weightKeys, (i) => `weight slice ${i} of version ${v}`);
-    const into = r.weights.data as Float32Array;
-    ws.forEach((b, i) => into.set(f32(b), ar.sliceRange(i)[0]));
+    ar.assembleWeights(await wait(ar.weightKeys(v), (i) => `weight slice ${i} of version ${v}`), v, r.weights.data as Float32Array);
     const t0 = performance.now();
     const syncBefore = k === 0 ? 0 : t0 - syncStart;
     const facts = forwardBackward(r, samples, ctx.cache, { ...a, ...pos, partition: me.task, batch: me.samples, iteration: v });
@@ -302,7 +299,7 @@ export async function groupTask(ctx: TaskContext, raw: Json): Promise<Json> {
   // the sync time of an iteration ends when the next version's weights are all there
   if (report.length && report[report.length - 1].finite) {
     const v = a.version + report.length;
-    await wait(Array.from({ length: a.slices }, (_, i) => ar.weightKey(v, i)), (i) => `weight slice ${i} of version ${v}`);
+    await wait(ar.weightKeys(v), (i) => `weight slice ${i} of version ${v}`);
   }
   const shifted = report.map((it, k) => ({ ...it, syncMs: k + 1 < report.length ? report[k + 1].syncMs : performance.now() - syncStart }));
   return { iterations: shifted as unknown as Json, cached: keys };
