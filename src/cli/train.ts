@@ -19,7 +19,6 @@ import { CliUsageError, loadImageData, pixelStats, standardized, type ImageData,
 import { imageFns, imageRecords } from './image-records.js';
 import { Engine } from '../engine/engine.js';
 import type { EngineContext } from '../engine/context.js';
-import type { Module } from '../nn/module.js';
 import { int, num, positive } from './args.js';
 
 export const TRAIN_USAGE = `usage: bigdl train [options]
@@ -112,7 +111,7 @@ export async function runTrain(argv: string[]): Promise<number> {
       batchSize, endWhen: Trigger.maxEpoch(epochs), seed, executor, cores, progress: values.quiet ? 'quiet' : 'auto',
       groupSize: ctx ? groupSize : undefined,
     });
-    return await train(optimizer, model, sets.test, { ...values, out, norm, data, started, where: values.master });
+    return await train(optimizer, sets.test, { ...values, out, norm, data, started, seed, where: values.master });
   } finally {
     await ctx?.close();
   }
@@ -137,12 +136,11 @@ interface TrainRun {
   checkpoint?: string;
   resume?: string;
   summary?: string;
-  seed?: string;
+  seed: number;
 }
 
-async function train(optimizer: Optimizer, model: Module<any, any>, testSet: Parameters<Optimizer['setValidation']>[1], run: TrainRun): Promise<number> {
-  const { out, norm, data, started } = run;
-  const seed = Number(run.seed);
+async function train(optimizer: Optimizer, testSet: Parameters<Optimizer['setValidation']>[1], run: TrainRun): Promise<number> {
+  const { out, norm, data, started, seed } = run;
   optimizer.setValidation(Trigger.everyEpoch(), testSet, [new Top1Accuracy()], 1000);
   if (run.checkpoint) optimizer.setCheckpoint(run.checkpoint, Trigger.everyEpoch()).resume(run.checkpoint, { missingOk: true });
   if (run.resume) optimizer.resume(run.resume);
